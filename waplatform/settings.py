@@ -1,0 +1,215 @@
+"""Settings, all from the environment (django-environ).
+
+With no environment at all the platform runs on one machine: SQLite (WAL)
+under var/, the embedded Redis the launcher starts, DEBUG off, and a secret
+key generated once into var/secret_key (untracked).
+"""
+
+import secrets
+from pathlib import Path
+
+import environ
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env("WAP_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _generated_secret_key() -> str:
+    # A key per checkout, kept out of git, so a demo never runs on a published key.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env("SECRET_KEY", default=None) or _generated_secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PORT = env.int("PORT", default=8000)
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "channels",
+    "tenants",
+    "pooling",
+    "messaging",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "waplatform.urls"
+ASGI_APPLICATION = "waplatform.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------
+SQLITE_PATH = VAR_DIR / "db.sqlite3"
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers run beside the one writer; IMMEDIATE takes the write
+        # lock at BEGIN, which serialises allocations instead of failing them
+        # half-way with "database is locked" on lock upgrade.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis ----------------------------------------------------------------
+EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6390)
+REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+# The seed's client settings: keep-alive and a health check every 30 s, 10 s to
+# connect, 3 retries with backoff on connection errors. redis-py opens
+# connections lazily, on first command.
+REDIS_CLIENT_KWARGS = {
+    "socket_keepalive": True,
+    "health_check_interval": 30,
+    "socket_connect_timeout": 10,
+    "retry": Retry(ExponentialBackoff(cap=2, base=0.1), 3),
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "wap",
+        "OPTIONS": {
+            "socket_keepalive": True,
+            "health_check_interval": 30,
+            "socket_connect_timeout": 10,
+        },
+    }
+}
+
+# --- queues (django-rq) ---------------------------------------------------
+QUEUE_NAMES = ["high", "medium", "low", "ai", "webhooks", "maintenance"]
+QUEUE_MAX_WAITING = env.int("QUEUE_MAX_WAITING", default=1000)
+QUEUE_RETRY_AFTER_SECONDS = env.int("QUEUE_RETRY_AFTER_SECONDS", default=5)
+RQ_QUEUES = {
+    name: {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": 300,
+        "REDIS_CLIENT_KWARGS": REDIS_CLIENT_KWARGS,
+    }
+    for name in QUEUE_NAMES
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# Worker processes per queue group. The seed's counts; WORKER_SCALE shrinks
+# them all for small machines (0.25 on a 2-core laptop), never below one.
+WORKER_COUNTS = {
+    "high": env.int("WORKERS_HIGH", default=10),
+    "medium": env.int("WORKERS_MEDIUM", default=5),
+    "low": env.int("WORKERS_LOW", default=2),
+    "ai": env.int("WORKERS_AI", default=3),
+    "webhooks": env.int("WORKERS_WEBHOOKS", default=5),
+    "maintenance": env.int("WORKERS_MAINTENANCE", default=1),
+}
+WORKER_SCALE = env.float("WORKER_SCALE", default=1.0)
+# A worker past this RSS is replaced after its current job (the seed's PM2 restart).
+WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", default=512)
+
+# --- channels -------------------------------------------------------------
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+# --- REST API -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TierRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "waplatform.api_errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WA Platform API",
+    "DESCRIPTION": "Multi-tenant WhatsApp messaging: sessions, messages, agents, webhooks.",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- auth, i18n, static ---------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+
+# --- bridges --------------------------------------------------------------
+CLOUD_API_BASE_URL = env("CLOUD_API_BASE_URL", default="https://graph.facebook.com/v21.0")
+CLOUD_API_APP_SECRET = env("CLOUD_API_APP_SECRET", default="")
+CLOUD_API_VERIFY_TOKEN = env("CLOUD_API_VERIFY_TOKEN", default="")
+SANDBOX_AUTO_SCAN_SECONDS = env.float("SANDBOX_AUTO_SCAN_SECONDS", default=3)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
