@@ -1,7 +1,26 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from waplatform import health
+
+admin.site.site_header = "WA Platform operations"
+admin.site.site_title = "WA Platform"
+
+api_v1 = [
+    path("", include("tenants.urls")),
+]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="swagger-ui",
+    ),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,210 @@
+"""The one interface the platform uses to talk to WhatsApp bridge workers.
+
+Pure Python on purpose: rq jobs, the sandbox and tests import it without
+Django configured. Dialects live in waha.py and cloud.py; `get_bridge` picks one.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+SESSION_STATUSES = ("STOPPED", "STARTING", "SCAN_QR_CODE", "WORKING", "FAILED")
+MESSAGE_STATUSES = ("sent", "delivered", "read", "played", "failed")
+
+
+@dataclass
+class SessionInfo:
+    name: str
+    status: str  # STOPPED|STARTING|SCAN_QR_CODE|WORKING|FAILED
+    me: dict | None = None
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class QrCode:
+    value: str  # the raw string encoded in the QR
+    png: bytes
+
+
+@dataclass
+class OutboundMessage:
+    to: str  # E.164 digits or chat id
+    type: str  # text|image|document|audio|video|location|reaction|template
+    text: str = ""
+    media_url: str = ""
+    caption: str = ""
+    filename: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    location_name: str = ""
+    reaction_to: str = ""  # provider message id
+    emoji: str = ""
+    template: dict | None = None
+    reply_to: str = ""
+    correlation: str = ""  # e.g. biz_opaque_callback_data
+
+
+@dataclass
+class SendResult:
+    provider_message_id: str
+    raw: dict
+
+
+@dataclass
+class BridgeEvent:
+    kind: str  # "message" | "status" | "session" | "unknown"
+    session: str  # WAHA session name, or Cloud phone_number_id
+    provider_message_id: str = ""
+    chat_id: str = ""  # contact digits (E.164 without +) for 1:1 chats
+    contact_name: str = ""
+    from_me: bool = False
+    timestamp: datetime | None = None  # tz-aware UTC
+    message_type: str = ""
+    text: str = ""
+    media: dict | None = None
+    reply_to: str = ""
+    status: str = ""  # kind=status: sent|delivered|read|played|failed; kind=session: session status
+    error_code: str = ""
+    error_reason: str = ""
+    pricing: dict | None = None  # category, pricing_model, type (Cloud)
+    correlation: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+class BridgeError(Exception):
+    """Base of every error an adapter raises; callers branch on `transient`."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, reason: str, *, code: str | int = "", http_status: int | None = None) -> None:
+        super().__init__(f"[{code}] {reason}" if code != "" else reason)
+        self.code = str(code)
+        self.reason = reason
+        self.http_status = http_status
+
+
+class TransientBridgeError(BridgeError):
+    """Worth retrying with backoff: timeouts, refused connections, 5xx, rate limits.
+
+    On a send, the outcome is unknown (the request may have reached WhatsApp
+    before the timeout), so retries should go through the caller's idempotency.
+    """
+
+    transient = True
+
+
+class PermanentBridgeError(BridgeError):
+    """Retrying will not help: bad request, bad recipient, bad credentials."""
+
+
+class SlotFullError(PermanentBridgeError):
+    """The worker refuses a session beyond its capacity: pick another slot."""
+
+
+class SessionNotFound(PermanentBridgeError):
+    pass
+
+
+class InvalidSignature(Exception):
+    """The webhook signature is missing, malformed or wrong; drop the request."""
+
+
+def utc_from_timestamp(value: Any) -> datetime | None:
+    """Provider timestamps come as seconds, milliseconds, ints or strings."""
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number > 1e11:  # milliseconds (WAHA envelopes)
+        number /= 1000
+    return datetime.fromtimestamp(number, tz=UTC)
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+class Bridge(abc.ABC):
+    dialect: ClassVar[str]
+
+    def __init__(self, *, base_url: str, api_key: str, timeout: float = 10.0, **options: Any) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.options = options
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise TransientBridgeError when the worker is unreachable or unhealthy."""
+
+    @abc.abstractmethod
+    def start_session(
+        self, name: str, *, webhook_url: str, webhook_secret: str, metadata: dict | None = None
+    ) -> SessionInfo:
+        """Create the session or start the existing one; safe to call repeatedly."""
+
+    @abc.abstractmethod
+    def get_session(self, name: str) -> SessionInfo: ...
+
+    @abc.abstractmethod
+    def stop_session(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def logout_session(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_session(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_qr(self, name: str) -> QrCode: ...
+
+    @abc.abstractmethod
+    def request_pairing_code(self, name: str, phone_number: str) -> str: ...
+
+    @abc.abstractmethod
+    def send(self, name: str, message: OutboundMessage) -> SendResult: ...
+
+    @abc.abstractmethod
+    def mark_seen(self, name: str, chat_id: str, message_ids: list[str]) -> None: ...
+
+    @classmethod
+    @abc.abstractmethod
+    def parse_webhook(cls, raw_body: bytes, headers: Mapping[str, str], secret: str) -> list[BridgeEvent]:
+        """Verify the signature over the raw bytes (constant time, fail closed), then parse.
+
+        Raises InvalidSignature before looking at the body; raises ValueError
+        when a correctly signed body is not JSON.
+        """
+
+    def close(self) -> None:
+        """Release pooled connections; adapters holding a client override this."""
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def get_bridge(dialect: str, **kwargs: Any) -> Bridge:
+    """Build the adapter for a slot's dialect.
+
+    Sandbox workers speak the WAHA dialect for sessions (and the Cloud dialect
+    for numbers registered on them), so "sandbox" gives the WAHA adapter.
+    """
+    # Imported here so base.py stays importable without pulling every dialect.
+    if dialect in ("waha", "sandbox"):
+        from pooling.bridges.waha import WahaBridge
+
+        return WahaBridge(**kwargs)
+    if dialect == "cloud":
+        from pooling.bridges.cloud import CloudBridge
+
+        return CloudBridge(**kwargs)
+    raise ValueError(f"unknown bridge dialect {dialect!r} (expected waha, cloud or sandbox)")

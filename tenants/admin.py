@@ -1,0 +1,93 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from tenants.models import ApiKey, Membership, Tenant, Tier
+from tenants.services import issue_api_key, revoke_api_key
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name",
+        "name",
+        "tenants_per_slot",
+        "max_slots",
+        "send_queue",
+        "idle_slot_timeout_minutes",
+        "monthly_price",
+        "slot_cost_per_hour",
+        "api_rate_limit_per_minute",
+    ]
+    search_fields = ["name", "display_name"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "tier", "status", "member_count", "created_at"]
+    list_filter = ["tier", "status"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["tier"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline, ApiKeyInline]
+    actions = ["issue_key"]
+
+    @admin.display(description="members")
+    def member_count(self, obj):
+        return obj.memberships.count()
+
+    @admin.action(description="Issue a new API key (shown once)", permissions=["change"])
+    def issue_key(self, request, queryset):
+        for tenant in queryset:
+            issued = issue_api_key(tenant=tenant, name=f"admin {timezone.now():%Y-%m-%d}")
+            self.message_user(
+                request,
+                f"New API key for {tenant.slug} (copy it now, it is not shown again): {issued.plaintext}",
+                messages.WARNING,
+            )
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant__tier"]
+    search_fields = ["user__username", "tenant__name", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "tenant", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "tenant__tier"]
+    search_fields = ["prefix", "name", "tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["tenant", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    fields = ["tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        # Keys are issued from the tenant page so the plaintext can be shown once.
+        return False
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            revoke_api_key(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

@@ -1,0 +1,37 @@
+"""Per-tier API rate limits, counted in Redis so every web process shares them."""
+
+import time
+
+from rest_framework.throttling import BaseThrottle
+
+from tenants.models import ApiKey
+from waplatform.redis import get_redis
+
+WINDOW_SECONDS = 60
+
+
+class TierRateThrottle(BaseThrottle):
+    """A fixed one-minute window per tenant, sized by its tier.
+
+    INCR is atomic, so concurrent requests on several processes never slip
+    past the limit together (DRF's SimpleRateThrottle reads-then-writes a
+    list in the cache, which races).
+    """
+
+    def allow_request(self, request, view) -> bool:
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return True
+        limit = api_key.tenant.tier.api_rate_limit_per_minute
+        now = time.time()
+        window = int(now // WINDOW_SECONDS)
+        key = f"wap:throttle:{api_key.tenant_id}:{window}"
+        pipe = get_redis().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS + 5)
+        count, _ = pipe.execute()
+        self._wait = (window + 1) * WINDOW_SECONDS - now
+        return count <= limit
+
+    def wait(self) -> float:
+        return max(1.0, self._wait)
