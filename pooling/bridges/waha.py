@@ -1,0 +1,287 @@
+"""The WAHA HTTP API dialect (also spoken by the sandbox worker). See PROTOCOLS.md."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from pooling.bridges._http import HttpClient, default_error, error_fields, response_json
+from pooling.bridges.base import (
+    Bridge,
+    BridgeError,
+    BridgeEvent,
+    InvalidSignature,
+    OutboundMessage,
+    PermanentBridgeError,
+    QrCode,
+    SendResult,
+    SessionInfo,
+    SessionNotFound,
+    SlotFullError,
+    lower_headers,
+    utc_from_timestamp,
+)
+from pooling.bridges.signatures import waha_signature_valid
+
+# `message`, never also `message.any`: both would deliver every inbound twice.
+WEBHOOK_EVENTS = ["message", "message.ack", "session.status"]
+DEFAULT_RETRIES = {"policy": "exponential", "delaySeconds": 2, "attempts": 10}
+
+ACK_STATUS = {1: "sent", 2: "delivered", 3: "read", 4: "played", -1: "failed"}
+ACK_NAME_STATUS = {"SERVER": "sent", "DEVICE": "delivered", "READ": "read", "PLAYED": "played", "ERROR": "failed"}
+
+SEND_ENDPOINTS = {
+    "image": "/api/sendImage",
+    "document": "/api/sendFile",
+    "audio": "/api/sendVoice",
+    "video": "/api/sendVideo",
+}
+# WEBJS `_data.type` names for the types the platform knows by another name.
+WEBJS_TYPES = {"chat": "text", "ptt": "audio", "vcard": "contacts", "multi_vcard": "contacts"}
+_FULL_HINT = re.compile(r"full|capacity|limit|only .?default", re.IGNORECASE)
+
+
+def chat_id_for(to: str) -> str:
+    """Digits become a user chat id; anything already carrying a server part is kept."""
+    if "@" in to:
+        return to
+    return re.sub(r"\D", "", to) + "@c.us"
+
+
+def contact_from_chat_id(chat_id: str) -> str:
+    # 1:1 chats become bare digits; groups, @lid and channels keep their full id.
+    return chat_id[: -len("@c.us")] if chat_id.endswith("@c.us") else chat_id
+
+
+def serialized_id(value: Any) -> str:
+    """WAHA engines return ids as strings or as {"_serialized": ...} objects."""
+    if isinstance(value, dict):
+        return str(value.get("_serialized") or value.get("id") or "")
+    return str(value or "")
+
+
+def _map_error(response: httpx.Response, path: str, body: dict) -> BridgeError:
+    code, reason = error_fields(body)
+    if response.status_code == 404:
+        return SessionNotFound(reason or f"not found: {path}", code=code or 404, http_status=404)
+    return default_error(response, path, body)
+
+
+class WahaBridge(Bridge):
+    dialect = "waha"
+
+    def __init__(self, *, base_url: str, api_key: str, timeout: float = 10.0, **options: Any) -> None:
+        transport = options.pop("transport", None)
+        super().__init__(base_url=base_url, api_key=api_key, timeout=timeout, **options)
+        self.http = HttpClient(
+            base_url=self.base_url,
+            headers={"X-Api-Key": api_key, "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+            error_mapper=_map_error,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- health and sessions -------------------------------------------------
+
+    def ping(self) -> None:
+        self.http.request("GET", "/ping")
+
+    def start_session(
+        self, name: str, *, webhook_url: str, webhook_secret: str, metadata: dict | None = None
+    ) -> SessionInfo:
+        body = {
+            "name": name,
+            "start": True,
+            "config": {
+                "metadata": metadata or {},
+                "webhooks": [
+                    {
+                        "url": webhook_url,
+                        "events": list(WEBHOOK_EVENTS),
+                        "hmac": {"key": webhook_secret},
+                        "retries": dict(self.options.get("webhook_retries", DEFAULT_RETRIES)),
+                    }
+                ],
+            },
+        }
+        try:
+            response = self.http.request("POST", "/api/sessions", json=body)
+        except PermanentBridgeError as exc:
+            if exc.http_status == 429 or (exc.http_status == 422 and _FULL_HINT.search(exc.reason)):
+                raise SlotFullError(exc.reason, code=exc.code, http_status=exc.http_status) from exc
+            # Already there (409, or 422 on some WAHA versions): start it, which is idempotent.
+            try:
+                self.get_session(name)
+            except SessionNotFound:
+                raise exc from None
+            response = self.http.request("POST", f"/api/sessions/{_seg(name)}/start")
+        return _session_info(name, response_json(response))
+
+    def get_session(self, name: str) -> SessionInfo:
+        return _session_info(name, response_json(self.http.request("GET", f"/api/sessions/{_seg(name)}")))
+
+    def stop_session(self, name: str) -> None:
+        self.http.request("POST", f"/api/sessions/{_seg(name)}/stop")
+
+    def logout_session(self, name: str) -> None:
+        self.http.request("POST", f"/api/sessions/{_seg(name)}/logout")
+
+    def delete_session(self, name: str) -> None:
+        self.http.request("DELETE", f"/api/sessions/{_seg(name)}")
+
+    def get_qr(self, name: str) -> QrCode:
+        path = f"/api/{_seg(name)}/auth/qr"
+        value = response_json(self.http.request("GET", path, params={"format": "raw"})).get("value", "")
+        image = self.http.request("GET", path, headers={"Accept": "image/png"})
+        if image.headers.get("content-type", "").startswith("image/"):
+            png = image.content
+        else:  # some WAHA versions answer JSON {mimetype, data} whatever Accept says
+            png = base64.b64decode(response_json(image).get("data", ""))
+        return QrCode(value=value, png=png)
+
+    def request_pairing_code(self, name: str, phone_number: str) -> str:
+        digits = re.sub(r"\D", "", phone_number)
+        body = response_json(
+            self.http.request("POST", f"/api/{_seg(name)}/auth/request-code", json={"phoneNumber": digits})
+        )
+        return str(body.get("code", ""))
+
+    # --- messages ----------------------------------------------------------------
+
+    def send(self, name: str, message: OutboundMessage) -> SendResult:
+        method, path, body = _send_request(name, message)
+        response = self.http.request(method, path, json=body)
+        data = response_json(response)
+        return SendResult(provider_message_id=serialized_id(data.get("id") or (data.get("key") or {}).get("id")), raw=data)
+
+    def mark_seen(self, name: str, chat_id: str, message_ids: list[str]) -> None:
+        body = {"session": name, "chatId": chat_id_for(chat_id), "messageIds": list(message_ids)}
+        self.http.request("POST", "/api/sendSeen", json=body)
+
+    # --- webhooks ----------------------------------------------------------------
+
+    @classmethod
+    def parse_webhook(cls, raw_body: bytes, headers: Mapping[str, str], secret: str) -> list[BridgeEvent]:
+        lowered = lower_headers(headers)
+        algorithm = lowered.get("x-webhook-hmac-algorithm", "sha512").lower()
+        if algorithm != "sha512" or not waha_signature_valid(secret, raw_body, lowered.get("x-webhook-hmac")):
+            raise InvalidSignature("bad or missing X-Webhook-Hmac")
+        envelope = json.loads(raw_body)
+        envelopes = envelope if isinstance(envelope, list) else [envelope]
+        return [_event_from_envelope(e) for e in envelopes if isinstance(e, dict)]
+
+
+def _seg(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _session_info(name: str, data: dict) -> SessionInfo:
+    me = data.get("me")
+    return SessionInfo(name=data.get("name") or name, status=str(data.get("status") or ""), me=me or None, raw=data)
+
+
+def _file_for(message: OutboundMessage) -> dict:
+    filename = message.filename or urlsplit(message.media_url).path.rsplit("/", 1)[-1]
+    file: dict[str, str] = {"url": message.media_url}
+    mimetype = mimetypes.guess_type(filename or message.media_url)[0]
+    if mimetype:
+        file["mimetype"] = mimetype
+    if filename:
+        file["filename"] = filename
+    return file
+
+
+def _send_request(name: str, message: OutboundMessage) -> tuple[str, str, dict]:
+    chat = {"session": name, "chatId": chat_id_for(message.to)}
+    if message.reply_to:
+        chat["reply_to"] = message.reply_to
+    kind = message.type
+    if kind == "text":
+        return "POST", "/api/sendText", {**chat, "text": message.text}
+    if kind in SEND_ENDPOINTS:
+        if not message.media_url:
+            raise PermanentBridgeError(f"{kind} message needs media_url", code="invalid_message")
+        body = {**chat, "file": _file_for(message)}
+        if kind != "audio":  # voice notes carry no caption on WhatsApp
+            body["caption"] = message.caption or message.text
+        return "POST", SEND_ENDPOINTS[kind], body
+    if kind == "location":
+        if message.latitude is None or message.longitude is None:
+            raise PermanentBridgeError("location message needs latitude and longitude", code="invalid_message")
+        body = {**chat, "latitude": message.latitude, "longitude": message.longitude, "title": message.location_name}
+        return "POST", "/api/sendLocation", body
+    if kind == "reaction":
+        return "PUT", "/api/reaction", {"session": name, "messageId": message.reaction_to, "reaction": message.emoji}
+    if kind == "template":
+        raise PermanentBridgeError(
+            "template messages are a Cloud API feature; WAHA sessions cannot send them", code="unsupported_type"
+        )
+    raise PermanentBridgeError(f"unsupported message type {kind!r} for WAHA", code="unsupported_type")
+
+
+def _message_type(payload: dict) -> str:
+    data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
+    raw_type = payload.get("type") or data.get("type")
+    if raw_type:
+        return WEBJS_TYPES.get(raw_type, raw_type)
+    media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
+    mimetype = str(media.get("mimetype") or "")
+    if payload.get("hasMedia"):
+        major = mimetype.split("/", 1)[0]
+        return major if major in ("image", "audio", "video") else "document"
+    if payload.get("location"):
+        return "location"
+    return "text"
+
+
+def _event_from_envelope(envelope: dict) -> BridgeEvent:
+    event = str(envelope.get("event") or "")
+    session = str(envelope.get("session") or "")
+    payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+    base = {"session": session, "raw": envelope, "timestamp": utc_from_timestamp(envelope.get("timestamp"))}
+
+    if event in ("message", "message.any"):
+        from_me = bool(payload.get("fromMe"))
+        chat = payload.get("to") if from_me else payload.get("from")
+        data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
+        reply = payload.get("replyTo")
+        return BridgeEvent(
+            kind="message",
+            provider_message_id=serialized_id(payload.get("id")),
+            chat_id=contact_from_chat_id(str(chat or "")),
+            contact_name=str(data.get("notifyName") or data.get("pushName") or ""),
+            from_me=from_me,
+            message_type=_message_type(payload),
+            text=str(payload.get("body") or ""),
+            media=payload.get("media") or None,
+            reply_to=serialized_id(reply.get("id") if isinstance(reply, dict) else reply),
+            **{**base, "timestamp": utc_from_timestamp(payload.get("timestamp")) or base["timestamp"]},
+        )
+    if event == "message.ack":
+        ack = payload.get("ack")
+        status = ACK_STATUS.get(ack) if isinstance(ack, int) else None
+        status = status or ACK_NAME_STATUS.get(str(payload.get("ackName") or "").upper(), "")
+        if status:
+            return BridgeEvent(
+                kind="status",
+                provider_message_id=serialized_id(payload.get("id")),
+                chat_id=contact_from_chat_id(str(payload.get("from") or "")),
+                from_me=bool(payload.get("fromMe", True)),
+                status=status,
+                error_reason=str(payload.get("ackName") or "") if status == "failed" else "",
+                **base,
+            )
+        # PENDING (0) is not a delivery state the platform tracks; keep it visible as unknown.
+    elif event == "session.status":
+        return BridgeEvent(kind="session", status=str(payload.get("status") or ""), **base)
+    return BridgeEvent(kind="unknown", provider_message_id=serialized_id(payload.get("id")), message_type=event, **base)
