@@ -1,0 +1,3 @@
+from pooling.bridges.sandbox.server import main
+
+main()
