@@ -116,9 +116,12 @@ class WahaBridge(Bridge):
         }
         try:
             response = self.http.request("POST", "/api/sessions", json=body)
-        except PermanentBridgeError as exc:
+        except BridgeError as exc:
+            # A worker at capacity answers 422 (or 429) to a new session: the allocator must pick another slot.
             if exc.http_status == 429 or (exc.http_status == 422 and _FULL_HINT.search(exc.reason)):
                 raise SlotFullError(exc.reason, code=exc.code, http_status=exc.http_status) from exc
+            if exc.transient:
+                raise
             # Already there (409, or 422 on some WAHA versions): start it, which is idempotent.
             try:
                 self.get_session(name)
