@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_rq",
     "channels",
+    "waplatform",
     "tenants",
     "pooling",
     "messaging",
@@ -215,4 +216,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker"}
+# COMMIT_MODE auto: django-rq's own on-commit deferral would hide the job (and
+# the queue-cap refusal) from the caller; waplatform.queues.enqueue_on_commit
+# is the one place that defers, and plain enqueue means "now".
+RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"}

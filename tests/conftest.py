@@ -1,0 +1,50 @@
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenants.services import issue_api_key
+from tests.factories import TenantFactory
+
+
+def pytest_configure(config):
+    if not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError(
+            "Tests need a real Redis: run `make test`, or "
+            "`python -m waplatform.embedded_redis -- pytest ...`, or set REDIS_URL."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Every test starts on an empty Redis: queues, throttles and caches included."""
+    from waplatform.redis import get_redis
+
+    get_redis().flushdb()
+    yield
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory()
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory()
+
+
+def client_for(tenant):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_api_key(tenant=tenant).plaintext}")
+    return client
+
+
+@pytest.fixture
+def api_client(tenant):
+    return client_for(tenant)
+
+
+@pytest.fixture
+def other_api_client(other_tenant):
+    return client_for(other_tenant)

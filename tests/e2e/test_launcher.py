@@ -1,0 +1,73 @@
+"""`make run` as a user runs it: the launcher on free ports, then SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from waplatform.embedded_redis import free_port
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "launcher exited before it was ready"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready within {timeout} s")
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(
+        PORT=str(port),
+        EMBEDDED_REDIS_PORT=str(free_port()),
+        WAP_VAR_DIR=str(tmp_path / "var"),
+        WORKER_SCALE="0.1",
+    )
+    log = open(tmp_path / "launcher.log", "w")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "waplatform.launcher"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", launcher)
+        login = httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=10)
+        children = psutil.Process(launcher.pid).children(recursive=True)
+        names = " ".join(command_line(c) for c in children)
+
+        launcher.send_signal(signal.SIGTERM)
+        returncode = launcher.wait(timeout=75)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        log.close()
+
+    output = (tmp_path / "launcher.log").read_text()
+    assert login.status_code == 200 and b"WA Platform" in login.content
+    assert "Demo operator: operator /" in output and f"http://127.0.0.1:{port}/admin/" in output
+    assert "daphne" in names and "run_worker_pool" in names and "rqcron" in names and "redis-server" in names
+    assert returncode is not None
+    time.sleep(0.5)
+    alive = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left behind: {alive}\n{output[-3000:]}"

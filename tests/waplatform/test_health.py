@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+from django.test import Client, override_settings
+
+from waplatform.embedded_redis import EmbeddedRedis, free_port
+
+
+def test_healthz_answers_while_the_process_lives(db):
+    assert Client().get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_with_database_and_redis_up(db):
+    response = Client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+@pytest.mark.integration
+def test_readyz_reports_503_when_redis_is_down(db, tmp_path: Path):
+    server = EmbeddedRedis(port=free_port(), data_dir=tmp_path, appendonly=False).start()
+    with override_settings(REDIS_URL=server.url):
+        assert Client().get("/readyz").status_code == 200
+        server.stop()
+
+        response = Client().get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["database"] == "ok"
+    assert "ConnectionError" in body["checks"]["redis"]
+
+
+def test_api_docs_and_schema_are_served_without_a_cdn(db):
+    client = Client()
+    docs = client.get("/api/docs/")
+    schema = client.get("/api/schema/")
+
+    html = docs.content.decode()
+    assert docs.status_code == 200 and "swagger" in html.lower()
+    assert not any(cdn in html for cdn in ("cdn.", "unpkg.com", "jsdelivr"))
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert schema.status_code == 200 and b"/api/v1/tenant" in schema.content
+
+
+def test_the_rq_dashboard_is_for_staff_only(db, django_user_model):
+    client = Client()
+    assert client.get("/admin/rq/").status_code == 302
+
+    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    assert client.get("/admin/rq/").status_code == 200

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+from django_rq.queues import get_queues
+from django_rq.utils import reset_db_connections
+from django_rq.workers import get_worker_class
+from rq.logutils import setup_loghandlers
+
+from waplatform.worker_pool import PlatformWorkerPool
+
+
+class Command(BaseCommand):
+    help = "Run a pool of rq workers on the given queues (the platform's worker class, clean shutdown)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("queues", nargs="+")
+        parser.add_argument("--num-workers", type=int, default=1)
+        parser.add_argument("--burst", action="store_true")
+
+    def handle(self, *args, queues, num_workers, burst, **options):
+        if num_workers < 1:
+            raise CommandError("--num-workers must be at least 1")
+        logging_level = {0: "WARNING", 1: "INFO"}.get(options["verbosity"], "DEBUG")
+        setup_loghandlers(logging_level)
+        rq_queues = get_queues(*queues)
+        pool = PlatformWorkerPool(
+            queues=rq_queues,
+            connection=rq_queues[0].connection,
+            num_workers=num_workers,
+            worker_class=get_worker_class(),
+        )
+        reset_db_connections()  # never share a DB socket across the fork
+        pool.start(burst=burst, logging_level=logging_level)
