@@ -220,3 +220,7 @@ LOGGING = {
 # the queue-cap refusal) from the caller; waplatform.queues.enqueue_on_commit
 # is the one place that defers, and plain enqueue means "now".
 RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"}
+
+# --- events ---------------------------------------------------------------
+# Callables (dotted paths) that receive every published event envelope.
+EVENT_SUBSCRIBERS = env.list("EVENT_SUBSCRIBERS", default=[])
