@@ -83,8 +83,10 @@ def test_qr_login_flow(spawn_sandbox: Callable[..., SandboxWorker], webhook_rece
     assert worker.control("POST", "/sandbox/scan", json={"session": "s1"}).status_code == 200
     info = wait_status(bridge, "s1", "WORKING")
     assert info.me and info.me["id"].endswith("@c.us") and "Sandbox" in info.me["pushName"]
-    statuses = [parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"))]
-    assert statuses == ["STARTING", "SCAN_QR_CODE", "WORKING"]
+    # Each webhook is its own POST, so order by the envelope's timestamp, not by arrival.
+    events = sorted((parsed(d) for d in webhook_receiver.wait_for(3, is_event("session.status"))),
+                    key=lambda e: e.timestamp)
+    assert [e.status for e in events] == ["STARTING", "SCAN_QR_CODE", "WORKING"]
     with pytest.raises(PermanentBridgeError):
         bridge.get_qr("s1")  # no QR once logged in
 
@@ -155,7 +157,8 @@ def test_every_send_type_then_signed_acks(sandbox: SandboxWorker, webhook_receiv
     acks = webhook_receiver.wait_for(3 * len(ids), is_event("message.ack"))
     events = [parsed(d) for d in acks]
     for message_id in ids:
-        assert [e.status for e in events if e.provider_message_id == message_id] == ["sent", "delivered", "read"]
+        # Deliveries are independent POSTs and may overtake each other, as with real bridges.
+        assert sorted(e.status for e in events if e.provider_message_id == message_id) == ["delivered", "read", "sent"]
     assert {e.chat_id for e in events} == {"15557654321"}
     first = acks[0].headers
     assert first["x-webhook-hmac-algorithm"] == "sha512"
@@ -213,8 +216,8 @@ def test_webhook_delivery_retries(sandbox: SandboxWorker, webhook_receiver: Webh
 
     bridge_for(sandbox).start_session("s1", webhook_url=webhook_receiver.url, webhook_secret=HOOK_SECRET)
 
-    statuses = [parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"))]
-    assert statuses[-1] == "WORKING" and "STARTING" in statuses
+    statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"))}
+    assert statuses == {"STARTING", "SCAN_QR_CODE", "WORKING"}  # the two refused deliveries came again
 
 
 # --- faults surface as typed errors ---------------------------------------------------------
