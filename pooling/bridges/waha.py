@@ -251,13 +251,14 @@ def _event_from_envelope(envelope: dict) -> BridgeEvent:
     event = str(envelope.get("event") or "")
     session = str(envelope.get("session") or "")
     payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
-    base = {"session": session, "raw": envelope, "timestamp": utc_from_timestamp(envelope.get("timestamp"))}
+    base: dict[str, Any] = {"session": session, "raw": envelope, "timestamp": utc_from_timestamp(envelope.get("timestamp"))}
 
     if event in ("message", "message.any"):
         from_me = bool(payload.get("fromMe"))
         chat = payload.get("to") if from_me else payload.get("from")
         data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
         reply = payload.get("replyTo")
+        base["timestamp"] = utc_from_timestamp(payload.get("timestamp")) or base["timestamp"]
         return BridgeEvent(
             kind="message",
             provider_message_id=serialized_id(payload.get("id")),
@@ -268,7 +269,7 @@ def _event_from_envelope(envelope: dict) -> BridgeEvent:
             text=str(payload.get("body") or ""),
             media=payload.get("media") or None,
             reply_to=serialized_id(reply.get("id") if isinstance(reply, dict) else reply),
-            **{**base, "timestamp": utc_from_timestamp(payload.get("timestamp")) or base["timestamp"]},
+            **base,
         )
     if event == "message.ack":
         ack = payload.get("ack")
