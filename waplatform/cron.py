@@ -5,6 +5,13 @@ Each app adds its periodic jobs here as its issue lands.
 
 from rq import cron
 
+from pooling import jobs as pooling_jobs
 from waplatform import jobs
 
 cron.register(jobs.heartbeat, queue_name="maintenance", interval=30, result_ttl=60)
+
+# Pools (DESIGN.md "Pool upkeep").
+cron.register(pooling_jobs.run_health_checks, queue_name="maintenance", interval=30, result_ttl=300)
+cron.register(pooling_jobs.optimize_pools, queue_name="maintenance", interval=300, result_ttl=600)
+cron.register(pooling_jobs.take_pool_snapshots, queue_name="maintenance", interval=300, result_ttl=600)
+cron.register(pooling_jobs.cleanup_idle_sessions, queue_name="maintenance", interval=600, result_ttl=600)

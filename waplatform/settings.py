@@ -223,4 +223,59 @@ RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"
 
 # --- events ---------------------------------------------------------------
 # Callables (dotted paths) that receive every published event envelope.
-EVENT_SUBSCRIBERS = env.list("EVENT_SUBSCRIBERS", default=[])
+EVENT_SUBSCRIBERS = env.list(
+    "EVENT_SUBSCRIBERS",
+    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event"],
+)
+
+# --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
+# Send retries: exponential backoff with jitter on transient bridge errors.
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
+MESSAGE_RETRY_BASE_SECONDS = env.float("MESSAGE_RETRY_BASE_SECONDS", default=2.0)
+MESSAGE_RETRY_MAX_DELAY_SECONDS = env.float("MESSAGE_RETRY_MAX_DELAY_SECONDS", default=300.0)
+# While a slot is down/provisioning the message waits (not counted as an attempt), polling this often.
+MESSAGE_SESSION_WAIT_SECONDS = env.float("MESSAGE_SESSION_WAIT_SECONDS", default=15.0)
+# A message still undelivered this long after acceptance fails with code "expired".
+MESSAGE_EXPIRE_AFTER_SECONDS = env.int("MESSAGE_EXPIRE_AFTER_SECONDS", default=24 * 3600)
+# How long one job may hold a message in `sending` before another may take it over.
+MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.0)
+# The sweeper re-enqueues a `queued` message this long past its due time.
+MESSAGE_STUCK_AFTER_SECONDS = env.float("MESSAGE_STUCK_AFTER_SECONDS", default=60.0)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=2000)
+PENDING_STATUS_TTL_SECONDS = env.int("PENDING_STATUS_TTL_SECONDS", default=3600)
+MESSAGE_MAX_TEXT_LENGTH = 4096
+# Pacing, per sending number (Redis): Cloud API 80 msg/s by default; bridge
+# (WhatsApp Web) sessions at the tier's messages_per_second plus random jitter.
+CLOUD_MESSAGES_PER_SECOND = env.float("CLOUD_MESSAGES_PER_SECOND", default=80.0)
+PACING_BURST = env.int("PACING_BURST", default=5)
+PACING_JITTER_SECONDS = env.float("PACING_JITTER_SECONDS", default=0.5)
+PACING_INLINE_WAIT_SECONDS = env.float("PACING_INLINE_WAIT_SECONDS", default=0.5)
+# Per-recipient pair limit (Meta error 131056): a burst, then one message per interval.
+PAIR_BURST = env.int("PAIR_BURST", default=10)
+PAIR_INTERVAL_SECONDS = env.float("PAIR_INTERVAL_SECONDS", default=1.0)
+# USD per delivered message by Cloud API pricing category; bridge messages cost 0.
+MESSAGE_PRICES = {
+    "service": env("MESSAGE_PRICE_SERVICE", default="0"),
+    "utility": env("MESSAGE_PRICE_UTILITY", default="0.004"),
+    "marketing": env("MESSAGE_PRICE_MARKETING", default="0.025"),
+    "authentication": env("MESSAGE_PRICE_AUTHENTICATION", default="0.0035"),
+}
+# Webhooks out.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
+WEBHOOK_DELIVERY_LEASE_SECONDS = env.float("WEBHOOK_DELIVERY_LEASE_SECONDS", default=60.0)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+
+# --- pools ----------------------------------------------------------------
+POOL_PROVISIONER = env("POOL_PROVISIONER", default="local")  # local | static
+POOL_LOCAL_MIN_FREE_MB = env.int("POOL_LOCAL_MIN_FREE_MB", default=512)
+POOL_PROVISION_TIMEOUT_SECONDS = env.float("POOL_PROVISION_TIMEOUT_SECONDS", default=20)
+POOL_PROVISION_MAX_ATTEMPTS = env.int("POOL_PROVISION_MAX_ATTEMPTS", default=3)
+POOL_HEALTH_FAILURES_BEFORE_DOWN = env.int("POOL_HEALTH_FAILURES_BEFORE_DOWN", default=3)
+POOL_HEALTH_TIMEOUT_SECONDS = env.float("POOL_HEALTH_TIMEOUT_SECONDS", default=3)
+POOL_SESSION_START_TIMEOUT_SECONDS = env.int("POOL_SESSION_START_TIMEOUT_SECONDS", default=120)
+POOL_SESSION_IDLE_HOURS = env.float("POOL_SESSION_IDLE_HOURS", default=36)
+POOL_WARM_SPARE_ABOVE = env.float("POOL_WARM_SPARE_ABOVE", default=0.8)
+POOL_PACK_BELOW = env.float("POOL_PACK_BELOW", default=0.3)

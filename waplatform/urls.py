@@ -9,6 +9,7 @@ admin.site.site_title = "WA Platform"
 
 api_v1 = [
     path("", include("tenants.urls")),
+    path("", include("pooling.urls")),
 ]
 
 urlpatterns = [

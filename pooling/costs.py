@@ -1,0 +1,87 @@
+"""Cost per tenant: slot time shared among the tenants on the slot at each moment.
+
+For each slot, the assignment intervals that overlap the period cut the
+period into segments; in a segment with n tenants each pays
+hours x slot_cost_per_hour / n. Time a slot stands empty is pool overhead,
+charged to no tenant but counted in the pool's cost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q
+from django.utils import timezone
+
+from pooling.models import Assignment, Slot
+from tenants.models import Tenant, Tier
+
+HOUR = Decimal(3600)
+CENT = Decimal("0.0001")
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _overlapping_assignments(start: datetime, end: datetime, **filters):
+    return Assignment.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start), started_at__lt=end, **filters)
+
+
+def slot_cost_by_tenant(*, start: datetime, end: datetime, slot_ids=None) -> dict[int, Decimal]:
+    """Slot cost per tenant id over [start, end)."""
+    assignments = _overlapping_assignments(start, end).select_related("slot__tier")
+    if slot_ids is not None:
+        assignments = assignments.filter(slot_id__in=slot_ids)
+    by_slot: dict[int, list[Assignment]] = defaultdict(list)
+    for a in assignments:
+        by_slot[a.slot_id].append(a)
+    costs: dict[int, Decimal] = defaultdict(Decimal)
+    for rows in by_slot.values():
+        rate = rows[0].slot.tier.slot_cost_per_hour
+        spans = [(max(a.started_at, start), min(a.ended_at or end, end), a.tenant_id) for a in rows]
+        cuts = sorted({t for s, e, _ in spans for t in (s, e)})
+        for seg_start, seg_end in zip(cuts, cuts[1:]):
+            present = [tenant for s, e, tenant in spans if s <= seg_start and e >= seg_end]
+            if not present:
+                continue
+            share = Decimal((seg_end - seg_start).total_seconds()) / HOUR * rate / len(present)
+            for tenant_id in present:
+                costs[tenant_id] += share
+    return {k: v.quantize(CENT) for k, v in costs.items()}
+
+
+@dataclass
+class TenantCost:
+    tenant_id: int
+    slots: Decimal
+    messages: Decimal = Decimal(0)
+    ai: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        return self.slots + self.messages + self.ai
+
+
+def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) -> TenantCost:
+    now = now or timezone.now()
+    start = month_start(now)
+    slot_ids = _overlapping_assignments(start, now, tenant=tenant).values_list("slot_id", flat=True)
+    slots = slot_cost_by_tenant(start=start, end=now, slot_ids=list(slot_ids)).get(tenant.pk, Decimal(0))
+    return TenantCost(tenant_id=tenant.pk, slots=Decimal(slots))
+
+
+def pool_cost_month_to_date(*, tier: Tier, now: datetime | None = None) -> Decimal:
+    """Every slot-hour of the tier this month, whether or not a tenant used it."""
+    now = now or timezone.now()
+    start = month_start(now)
+    total = Decimal(0)
+    for slot in Slot.objects.filter(tier=tier, created_at__lt=now).filter(
+        Q(retired_at__isnull=True) | Q(retired_at__gt=start)
+    ):
+        begin, end = max(slot.created_at, start), min(slot.retired_at or now, now)
+        total += Decimal(max(0.0, (end - begin).total_seconds())) / HOUR * tier.slot_cost_per_hour
+    return total.quantize(CENT)

@@ -1,0 +1,244 @@
+"""Health checks, failover and provisioning: the pool's 30-second heartbeat.
+
+A slot that fails a check goes degraded, and down after
+POOL_HEALTH_FAILURES_BEFORE_DOWN failures in a row; a local worker whose
+process is gone is down at once (there is nothing to wait for). A down
+slot's tenants are released and placed again on healthy slots of their tier
+in the same cycle, and their sessions started there; sends for them wait
+(SessionNotReady) instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from pooling import alerts, allocation, provisioners, sessions
+from pooling.bridges.base import BridgeError
+from pooling.bridging import bridge_for_slot
+from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from waplatform.queues import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+CHECKED_STATES = [Slot.State.READY, Slot.State.DEGRADED, Slot.State.DOWN, Slot.State.DRAINING]
+
+
+@dataclass
+class HealthReport:
+    checked: int = 0
+    healthy: int = 0
+    degraded: list[str] = field(default_factory=list)
+    down: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    failed_over: int = 0
+    sessions_restarted: int = 0
+    provisioning_retried: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"checked {self.checked} slot(s): {self.healthy} healthy"]
+        out += [f"slot {name} degraded" for name in self.degraded]
+        out += [f"slot {name} DOWN" for name in self.down]
+        out += [f"slot {name} recovered" for name in self.recovered]
+        if self.failed_over:
+            out.append(f"failed over {self.failed_over} tenant(s)")
+        if self.sessions_restarted:
+            out.append(f"restarted {self.sessions_restarted} session(s)")
+        out += [f"provisioning of {name} retried" for name in self.provisioning_retried]
+        return out
+
+
+def _probe(slot: Slot) -> str | None:
+    """None when healthy, else why not. Runs outside any transaction (network I/O)."""
+    if slot.provisioner == Slot.Provisioner.LOCAL and not provisioners.local_process_alive(slot.pid):
+        return "process gone"
+    try:
+        with bridge_for_slot(slot, timeout=settings.POOL_HEALTH_TIMEOUT_SECONDS) as bridge:
+            bridge.ping()
+    except BridgeError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _set_state(slot: Slot, state: str) -> None:
+    slot.state = state
+    slot.state_changed_at = timezone.now()
+
+
+@transaction.atomic
+def _apply_probe(slot_id: int, error: str | None, report: HealthReport) -> bool:
+    """Record one probe result; returns True when the slot just went down."""
+    slot = Slot.objects.select_for_update().get(pk=slot_id)
+    slot.last_health_at = timezone.now()
+    went_down = False
+    if error is None:
+        report.healthy += 1
+        if slot.state in (Slot.State.DEGRADED, Slot.State.DOWN):
+            report.recovered.append(str(slot))
+            _set_state(slot, Slot.State.READY)
+            alerts.resolve_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk))
+        slot.consecutive_failures = 0
+        slot.last_health_error = ""
+    else:
+        slot.consecutive_failures += 1
+        slot.last_health_error = error[:1000]
+        dead = error == "process gone"
+        if slot.state != Slot.State.DOWN and (
+            dead or slot.consecutive_failures >= settings.POOL_HEALTH_FAILURES_BEFORE_DOWN
+        ):
+            if slot.state != Slot.State.DRAINING:
+                _set_state(slot, Slot.State.DOWN)
+            went_down = True
+            report.down.append(str(slot))
+            alerts.raise_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk), message=f"Slot {slot} is down: {error}")
+        elif slot.state == Slot.State.READY:
+            _set_state(slot, Slot.State.DEGRADED)
+            report.degraded.append(str(slot))
+    slot.save()
+    return went_down
+
+
+def fail_over_slot(*, slot_id: int, reason: str = Assignment.EndReason.FAILOVER) -> int:
+    """Move every tenant off a slot onto other slots of its tier; returns how many moved."""
+    moved = 0
+    tenants = [a.tenant for a in Assignment.objects.select_related("tenant").filter(slot_id=slot_id, ended_at__isnull=True)]
+    for tenant in tenants:
+        with transaction.atomic():
+            allocation.release_tenant(tenant=tenant, reason=reason)
+            session = WhatsAppSession.objects.filter(tenant=tenant).first()
+            if session and session.wanted:
+                sessions.record_session_status(
+                    session=session, status=WhatsAppSession.Status.STARTING, note=f"{reason} from slot {slot_id}"
+                )
+                if allocation.place_tenant(tenant=tenant, exclude_slot_ids=[slot_id]) is not None:
+                    sessions.schedule_start(session_id=session.pk)
+        moved += 1
+    return moved
+
+
+def _reconcile_sessions(slot: Slot, report: HealthReport) -> None:
+    """Read each wanted session's state from the bridge, since webhooks can be lost."""
+    assignments = Assignment.objects.select_related("tenant__whatsapp_session").filter(
+        slot=slot, ended_at__isnull=True
+    )
+    stuck_before = sessions.stuck_starting_before()
+    for assignment in assignments:
+        session = getattr(assignment.tenant, "whatsapp_session", None)
+        if session is None or not session.wanted:
+            continue
+        view = sessions.read_session(tenant=assignment.tenant)
+        session.refresh_from_db()
+        stuck = session.status == WhatsAppSession.Status.STARTING and session.status_changed_at < stuck_before
+        if session.status in (WhatsAppSession.Status.FAILED, WhatsAppSession.Status.STOPPED) or stuck or view.error:
+            sessions.schedule_start(session_id=session.pk)
+            report.sessions_restarted += 1
+
+
+def _retry_stuck_provisioning(report: HealthReport) -> None:
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.POOL_PROVISION_TIMEOUT_SECONDS * 3)
+    from pooling import jobs
+
+    for slot in Slot.objects.filter(state=Slot.State.PROVISIONING, state_changed_at__lt=cutoff):
+        with transaction.atomic():
+            enqueue_on_commit(jobs.provision_slot, slot.pk, queue="maintenance")
+        report.provisioning_retried.append(str(slot))
+
+
+def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
+    report = HealthReport()
+    slots = list(Slot.objects.filter(state__in=CHECKED_STATES))
+    if slot_ids is not None:
+        slots = [s for s in slots if s.pk in slot_ids]
+    report.checked = len(slots)
+    # Probes are network calls: run them side by side so one slow slot does not stretch the cycle.
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(_probe, slots))
+    for slot, error in zip(slots, results):
+        if _apply_probe(slot.pk, error, report):
+            report.failed_over += fail_over_slot(slot_id=slot.pk)
+    for slot in Slot.objects.filter(pk__in=[s.pk for s in slots], state=Slot.State.READY):
+        _reconcile_sessions(slot, report)
+    if slot_ids is None:
+        _retry_stuck_provisioning(report)
+    return report
+
+
+def provision_slot(*, slot_id: int) -> str:
+    """Job body: bring a provisioning slot up, then start the sessions placed on it."""
+    slot = Slot.objects.filter(pk=slot_id).first()
+    if slot is None or slot.state != Slot.State.PROVISIONING:
+        return "nothing to do"
+    Slot.objects.filter(pk=slot_id).update(provision_attempts=slot.provision_attempts + 1)
+    try:
+        base_url, pid, port = provisioners.provision_local_slot(slot)
+    except provisioners.ProvisioningError as exc:
+        return _provisioning_failed(slot_id, str(exc))
+    with transaction.atomic():
+        slot = Slot.objects.select_for_update().get(pk=slot_id)
+        slot.base_url, slot.pid, slot.port = base_url, pid, port
+        _set_state(slot, Slot.State.READY)
+        slot.consecutive_failures = 0
+        slot.save()
+        alerts.resolve_alert(kind=Alert.Kind.PROVISIONING_FAILED, key=str(slot.tier_id))
+        for session_id in WhatsAppSession.objects.filter(
+            tenant__assignments__slot=slot, tenant__assignments__ended_at__isnull=True, wanted=True
+        ).values_list("pk", flat=True):
+            sessions.schedule_start(session_id=session_id)
+    return f"ready at {base_url}"
+
+
+def _provisioning_failed(slot_id: int, error: str) -> str:
+    slot = Slot.objects.get(pk=slot_id)
+    alerts.raise_alert(
+        kind=Alert.Kind.PROVISIONING_FAILED,
+        key=str(slot.tier_id),
+        message=f"Could not provision a {slot.tier.name} slot: {error}",
+    )
+    if slot.provision_attempts + 1 < settings.POOL_PROVISION_MAX_ATTEMPTS:
+        from pooling import jobs
+        from waplatform.queues import get_queue
+
+        delay = 5 * 2 ** slot.provision_attempts
+        get_queue("maintenance").enqueue_in(timezone.timedelta(seconds=delay), jobs.provision_slot, slot_id)
+        return f"failed ({error}); retrying in {delay} s"
+    # Give up on this slot: its tenants go back to the pool (another slot, or waiting).
+    with transaction.atomic():
+        Slot.objects.filter(pk=slot_id).update(state=Slot.State.DOWN, state_changed_at=timezone.now())
+    fail_over_slot(slot_id=slot_id)
+    retire_slot(slot_id=slot_id)
+    return f"failed ({error}); slot given up"
+
+
+def retire_slot(*, slot_id: int) -> bool:
+    """Stop an empty slot's worker and mark it retired. Refuses while tenants remain."""
+    with transaction.atomic():
+        slot = Slot.objects.select_for_update().get(pk=slot_id)
+        if slot.state == Slot.State.RETIRED:
+            return False
+        if Assignment.objects.filter(slot=slot, ended_at__isnull=True).exists():
+            return False
+        _set_state(slot, Slot.State.RETIRED)
+        slot.retired_at = timezone.now()
+        slot.save()
+        alerts.resolve_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk))
+    if slot.provisioner == Slot.Provisioner.LOCAL:
+        provisioners.stop_local_process(slot.pid, slot.pk)
+    return True
+
+
+def drain_slot(*, slot_id: int) -> int:
+    """Move every tenant off a slot, then retire it. Returns how many tenants moved."""
+    with transaction.atomic():
+        slot = Slot.objects.select_for_update().get(pk=slot_id)
+        if slot.state == Slot.State.RETIRED:
+            return 0
+        _set_state(slot, Slot.State.DRAINING)
+        slot.save()
+    moved = fail_over_slot(slot_id=slot_id, reason=Assignment.EndReason.DRAINED)
+    retire_slot(slot_id=slot_id)
+    return moved

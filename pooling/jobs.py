@@ -1,0 +1,35 @@
+"""rq entry points: take ids, re-read, do nothing when the work is done."""
+
+from pooling import allocation, health, optimizer, sessions
+
+
+def provision_slot(slot_id: int) -> str:
+    return health.provision_slot(slot_id=slot_id)
+
+
+def start_session_on_slot(session_id: int) -> str:
+    return sessions.start_on_slot(session_id=session_id)
+
+
+def stop_session_on_slot(session_id: int, slot_id: int, logout: bool = False) -> str:
+    return sessions.stop_on_slot(session_id=session_id, slot_id=slot_id, logout=logout)
+
+
+def place_waiting_tenants(tier_id: int) -> int:
+    return allocation.place_waiting_tenants(tier_id=tier_id)
+
+
+def run_health_checks() -> list[str]:
+    return health.run_health_checks().lines()
+
+
+def optimize_pools() -> list[str]:
+    return optimizer.optimize_pools().lines()
+
+
+def cleanup_idle_sessions() -> list[str]:
+    return optimizer.cleanup_idle_sessions()
+
+
+def take_pool_snapshots() -> int:
+    return len(optimizer.take_snapshots())

@@ -1,0 +1,285 @@
+"""A tenant's WhatsApp session: start, stop, log out, and its state as the bridge reports it.
+
+State lives on the bridge; the row is our last reading of it. Readings come
+from webhooks (instant, can be lost), from GET /api/v1/session (on demand) and
+from every health check, so a lost event only delays the truth.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from pooling import allocation
+from pooling.bridges.base import BridgeError, QrCode, SessionNotFound
+from pooling.bridging import bridge_for_session, session_name_on_bridge, webhook_secret_for, webhook_url_for
+from pooling.models import Assignment, Slot, WhatsAppSession
+from tenants.models import Tenant
+from waplatform.events import publish_event
+from waplatform.queues import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+class SessionError(Exception):
+    code = "session_error"
+
+
+class NoSession(SessionError):
+    """The tenant has no running session; sends need one."""
+
+    code = "no_session"
+
+    def __init__(self, message: str = "No WhatsApp session: start one with POST /api/v1/session/start and scan the QR code."):
+        super().__init__(message)
+
+
+class SessionNotReady(SessionError):
+    """Transient: the slot is provisioning or down, or the session is not WORKING yet."""
+
+    code = "session_not_ready"
+
+
+@transaction.atomic
+def record_session_status(*, session: WhatsAppSession, status: str, note: str = "", me: dict | None = None) -> bool:
+    """Store a status reading; publishes `session.status` when it changed. Returns whether it did."""
+    locked = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    changed = locked.status != status
+    fields = []
+    if changed:
+        locked.status = status
+        locked.status_changed_at = timezone.now()
+        fields += ["status", "status_changed_at"]
+        if status != WhatsAppSession.Status.SCAN_QR_CODE and locked.qr_value:
+            locked.qr_value = ""
+            fields.append("qr_value")
+    if me is not None and me != locked.me:
+        locked.me = me
+        fields.append("me")
+    if not fields:
+        return False
+    locked.save(update_fields=fields)
+    if changed:
+        assignment = allocation.live_assignment(locked.tenant)
+        locked.events.create(status=status, slot=assignment.slot if assignment else None, note=note[:255])
+        publish_event(
+            tenant_id=locked.tenant_id,
+            type="session.status",
+            data={"session": locked.name, "status": status, "previous": session.status, "note": note},
+        )
+    session.status = locked.status
+    return changed
+
+
+def schedule_start(*, session_id: int) -> None:
+    from pooling import jobs
+
+    enqueue_on_commit(jobs.start_session_on_slot, session_id, queue="maintenance")
+
+
+@transaction.atomic
+def start_session(*, tenant: Tenant, phone_number_id: str = "") -> WhatsAppSession:
+    """The tenant wants its session running: place it and start it on its slot (after commit)."""
+    session = allocation.get_or_create_session(tenant)
+    session = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    fields = ["wanted", "last_activity_at", "start_attempts"]
+    session.wanted = True
+    session.last_activity_at = timezone.now()
+    session.start_attempts = 0
+    if phone_number_id and phone_number_id != session.phone_number_id:
+        if allocation.live_assignment(tenant):
+            raise SessionError("Stop the running session before switching it to a Cloud API number.")
+        session.phone_number_id = phone_number_id
+        fields.append("phone_number_id")
+    session.save(update_fields=fields)
+    if allocation.place_tenant(tenant=tenant) is not None:
+        schedule_start(session_id=session.pk)
+    return session
+
+
+def _stop(tenant: Tenant, *, logout: bool, reason: str) -> WhatsAppSession | None:
+    with transaction.atomic():
+        session = WhatsAppSession.objects.select_for_update().filter(tenant=tenant).first()
+        if session is None:
+            return None
+        session.wanted = False
+        session.placement = WhatsAppSession.Placement.UNPLACED
+        session.waiting_since = None
+        session.save(update_fields=["wanted", "placement", "waiting_since"])
+        assignment = allocation.release_tenant(tenant=tenant, reason=reason)
+        if assignment is not None:
+            from pooling import jobs
+
+            enqueue_on_commit(jobs.stop_session_on_slot, session.pk, assignment.slot_id, logout, queue="maintenance")
+        record_session_status(session=session, status=WhatsAppSession.Status.STOPPED, note=reason)
+    return session
+
+
+def stop_session(*, tenant: Tenant) -> WhatsAppSession | None:
+    return _stop(tenant, logout=False, reason=Assignment.EndReason.STOPPED)
+
+
+def logout_session(*, tenant: Tenant) -> WhatsAppSession | None:
+    return _stop(tenant, logout=True, reason=Assignment.EndReason.STOPPED)
+
+
+def start_on_slot(*, session_id: int) -> str:
+    """Job body: start the session on the bridge of its live assignment. Returns what it did."""
+    session = WhatsAppSession.objects.select_related("tenant").filter(pk=session_id).first()
+    if session is None or not session.wanted:
+        return "not wanted"
+    assignment = allocation.live_assignment(session.tenant)
+    if assignment is None:
+        return "not placed"
+    slot = assignment.slot
+    if slot.state != Slot.State.READY:
+        return f"slot {slot.state}"  # provisioning finishes by starting its sessions
+    WhatsAppSession.objects.filter(pk=session.pk).update(start_attempts=session.start_attempts + 1)
+    try:
+        with bridge_for_session(slot, session) as bridge:
+            info = bridge.start_session(
+                session_name_on_bridge(session),
+                webhook_url=webhook_url_for(slot, session),
+                webhook_secret=webhook_secret_for(slot, session),
+                metadata={"tenant.id": str(session.tenant_id), "slot.id": str(slot.pk)},
+            )
+    except BridgeError as exc:
+        WhatsAppSession.objects.filter(pk=session.pk).update(last_error=str(exc)[:500])
+        record_session_status(session=session, status=WhatsAppSession.Status.FAILED, note=str(exc))
+        return f"failed: {exc}"
+    record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me)
+    return info.status
+
+
+def stop_on_slot(*, session_id: int, slot_id: int, logout: bool) -> str:
+    session = WhatsAppSession.objects.filter(pk=session_id).first()
+    slot = Slot.objects.filter(pk=slot_id).first()
+    if session is None or slot is None or slot.state == Slot.State.RETIRED:
+        return "nothing to stop"
+    try:
+        with bridge_for_session(slot, session) as bridge:
+            name = session_name_on_bridge(session)
+            # Deleting frees the worker's capacity for the next tenant; logout also wipes the login.
+            if logout:
+                bridge.logout_session(name)
+            bridge.delete_session(name)
+    except SessionNotFound:
+        return "already gone"
+    except BridgeError as exc:
+        logger.warning("could not stop session %s on %s: %s", session.name, slot, exc)
+        return f"failed: {exc}"
+    return "stopped"
+
+
+@dataclass
+class SessionView:
+    session: WhatsAppSession | None
+    slot: Slot | None
+    qr: QrCode | None = None
+    pairing_code: str = ""
+    error: str = ""
+
+    @property
+    def qr_data_url(self) -> str:
+        if not self.qr:
+            return ""
+        return "data:image/png;base64," + base64.b64encode(self.qr.png).decode()
+
+
+def read_session(*, tenant: Tenant, pairing_phone: str = "") -> SessionView:
+    """The session as the bridge sees it now (QR included while it waits for a scan)."""
+    session = WhatsAppSession.objects.filter(tenant=tenant).first()
+    assignment = allocation.live_assignment(tenant)
+    view = SessionView(session=session, slot=assignment.slot if assignment else None)
+    if session is None or assignment is None or assignment.slot.state != Slot.State.READY:
+        return view
+    try:
+        with bridge_for_session(assignment.slot, session, timeout=5) as bridge:
+            name = session_name_on_bridge(session)
+            info = bridge.get_session(name)
+            record_session_status(session=session, status=info.status, note="read on demand", me=info.me)
+            if info.status == WhatsAppSession.Status.SCAN_QR_CODE:
+                view.qr = bridge.get_qr(name)
+                if view.qr.value != session.qr_value:
+                    WhatsAppSession.objects.filter(pk=session.pk).update(qr_value=view.qr.value)
+                if pairing_phone:
+                    view.pairing_code = bridge.request_pairing_code(name, pairing_phone)
+    except SessionNotFound:
+        if session.wanted:
+            schedule_start(session_id=session.pk)
+    except BridgeError as exc:
+        view.error = str(exc)
+    session.refresh_from_db()
+    return view
+
+
+def touch_session_activity(*, tenant: Tenant) -> None:
+    WhatsAppSession.objects.filter(tenant=tenant).update(last_activity_at=timezone.now())
+
+
+def has_wanted_session(*, tenant: Tenant) -> bool:
+    return WhatsAppSession.objects.filter(tenant=tenant, wanted=True).exists()
+
+
+@dataclass
+class SendingSession:
+    bridge: object
+    session_name: str
+    slot_id: int
+    dialect: str
+
+
+def get_sending_session(*, tenant: Tenant) -> SendingSession:
+    """Where the tenant's messages go now. Places the tenant if its session waits for a slot."""
+    session = WhatsAppSession.objects.filter(tenant=tenant).first()
+    if session is None or not session.wanted:
+        raise NoSession()
+    assignment = allocation.live_assignment(tenant)
+    if assignment is None:
+        assignment = allocation.place_tenant(tenant=tenant)
+        if assignment is None:
+            raise SessionNotReady("The tier's pool is full; the session waits for a slot.")
+        schedule_start(session_id=session.pk)
+        raise SessionNotReady("The session was just placed on a slot and is starting.")
+    slot = assignment.slot
+    if slot.state not in (Slot.State.READY, Slot.State.DEGRADED):
+        raise SessionNotReady(f"The session's slot is {slot.state}; it will fail over or come up.")
+    if session.status != WhatsAppSession.Status.WORKING:
+        raise SessionNotReady(f"The WhatsApp session is {session.status}, not WORKING yet.")
+    bridge = bridge_for_session(slot, session)
+    return SendingSession(
+        bridge=bridge,
+        session_name=session_name_on_bridge(session),
+        slot_id=slot.pk,
+        dialect="cloud" if session.phone_number_id else slot.dialect,
+    )
+
+
+def session_for_webhook(*, slot_id: int, session_name: str) -> WhatsAppSession | None:
+    """The session a slot's signed webhook speaks for; None unless that tenant was ever on that slot.
+
+    A slot's key signs only its own tenants' events: a compromised worker
+    cannot inject messages into a tenant it never hosted.
+    """
+    return (
+        WhatsAppSession.objects.select_related("tenant")
+        .filter(name=session_name, tenant__assignments__slot_id=slot_id)
+        .distinct()
+        .first()
+    )
+
+
+def session_for_phone_number_id(phone_number_id: str) -> WhatsAppSession | None:
+    if not phone_number_id:
+        return None
+    return WhatsAppSession.objects.select_related("tenant").filter(phone_number_id=phone_number_id).first()
+
+
+def stuck_starting_before() -> timezone.datetime:
+    return timezone.now() - timedelta(seconds=settings.POOL_SESSION_START_TIMEOUT_SECONDS)
