@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
 from tenants.services import add_member, create_tenant, ensure_user
 
@@ -34,6 +35,7 @@ def demo_password() -> str:
 
 
 def seed_demo() -> DemoResult:
+    ensure_default_tiers(Tier)
     password = demo_password()
     ensure_user(username=DEMO_OPERATOR, password=password, is_staff=True)
     result = DemoResult(operator_username=DEMO_OPERATOR, operator_password=password)

@@ -1,11 +1,14 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
 
 
 def tier(name: str) -> Tier:
-    # Tiers are seeded by a data migration; tests use the real rows.
+    # Tiers come from a data migration; transactional tests flush them, so restore the real rows.
+    if not Tier.objects.filter(name=name).exists():
+        ensure_default_tiers(Tier)
     return Tier.objects.get(name=name)
 
 
@@ -34,3 +37,28 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     tenant = factory.SubFactory(TenantFactory)
     role = Membership.Role.OWNER
+
+
+class SlotFactory(factory.django.DjangoModelFactory):
+    """A registered (static) slot; tests that need a live worker point base_url at a sandbox process."""
+
+    class Meta:
+        model = "pooling.Slot"
+
+    name = factory.Sequence(lambda n: f"slot-{n}")
+    tier = factory.LazyFunction(lambda: tier("standard"))
+    dialect = "sandbox"
+    provisioner = "static"
+    base_url = "http://127.0.0.1:9"
+    api_key = "sandbox-test-key"
+    capacity = factory.LazyAttribute(lambda o: o.tier.tenants_per_slot)
+    state = "ready"
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pooling.Assignment"
+
+    tenant = factory.SubFactory(TenantFactory)
+    slot = factory.SubFactory(SlotFactory)
+    started_at = factory.LazyFunction(lambda: __import__("django.utils.timezone").utils.timezone.now())

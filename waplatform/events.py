@@ -23,9 +23,9 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def _subscribers():
-    return [import_string(path) for path in settings.EVENT_SUBSCRIBERS]
+@lru_cache(maxsize=None)
+def _subscriber(path: str):
+    return import_string(path)
 
 
 def build_event(*, tenant_id: int, type: str, data: dict) -> dict:
@@ -41,11 +41,13 @@ def build_event(*, tenant_id: int, type: str, data: dict) -> dict:
 
 
 def deliver(event: dict) -> None:
-    for subscriber in _subscribers():
+    # Runs after commit: a failure here cannot undo the change, so it is
+    # logged, and one broken subscriber must not starve the others.
+    for path in settings.EVENT_SUBSCRIBERS:
         try:
-            subscriber(event)
-        except Exception:  # one broken subscriber must not starve the others
-            logger.exception("event subscriber %s failed for %s %s", subscriber, event["type"], event["id"])
+            _subscriber(path)(event)
+        except Exception:
+            logger.exception("event subscriber %s failed for %s %s", path, event["type"], event["id"])
 
 
 def publish_event(*, tenant_id: int, type: str, data: dict) -> dict:

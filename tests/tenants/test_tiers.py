@@ -1,9 +1,14 @@
 from decimal import Decimal
 
+import pytest
+
 from tenants.models import Tier
 
 
-def test_tiers_are_seeded_with_the_seed_numbers(db):
+# serialized_rollback: the rows exactly as the migrations left them, even after
+# transactional tests elsewhere flushed the table.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_tiers_are_seeded_with_the_seed_numbers():
     rows = {t.name: t for t in Tier.objects.all()}
 
     assert set(rows) == {"standard", "professional", "enterprise"}
