@@ -5,6 +5,7 @@ Each app adds its periodic jobs here as its issue lands.
 
 from rq import cron
 
+from messaging import jobs as messaging_jobs
 from pooling import jobs as pooling_jobs
 from waplatform import jobs
 
@@ -15,3 +16,6 @@ cron.register(pooling_jobs.run_health_checks, queue_name="maintenance", interval
 cron.register(pooling_jobs.optimize_pools, queue_name="maintenance", interval=300, result_ttl=600)
 cron.register(pooling_jobs.take_pool_snapshots, queue_name="maintenance", interval=300, result_ttl=600)
 cron.register(pooling_jobs.cleanup_idle_sessions, queue_name="maintenance", interval=600, result_ttl=600)
+
+# Messages (issue 5): lost send jobs, due webhook deliveries, stale pending statuses.
+cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, result_ttl=300)

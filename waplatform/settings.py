@@ -239,8 +239,8 @@ MESSAGE_SESSION_WAIT_SECONDS = env.float("MESSAGE_SESSION_WAIT_SECONDS", default
 MESSAGE_EXPIRE_AFTER_SECONDS = env.int("MESSAGE_EXPIRE_AFTER_SECONDS", default=24 * 3600)
 # How long one job may hold a message in `sending` before another may take it over.
 MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.0)
-# The sweeper re-enqueues a `queued` message this long past its due time.
-MESSAGE_STUCK_AFTER_SECONDS = env.float("MESSAGE_STUCK_AFTER_SECONDS", default=60.0)
+# The sweeper re-enqueues a `queued` message or an open webhook delivery this long past its due time.
+SWEEP_STUCK_AFTER_SECONDS = env.float("SWEEP_STUCK_AFTER_SECONDS", default=60.0)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=2000)
 PENDING_STATUS_TTL_SECONDS = env.int("PENDING_STATUS_TTL_SECONDS", default=3600)
 MESSAGE_MAX_TEXT_LENGTH = 4096

@@ -10,6 +10,7 @@ admin.site.site_title = "WA Platform"
 api_v1 = [
     path("", include("tenants.urls")),
     path("", include("pooling.urls")),
+    path("", include("messaging.urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="swagger-ui",
     ),
+    path("hooks/", include("messaging.hook_urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,155 @@
+"""The tenant REST API for messages, conversations and webhooks. Thin: parse, call a service, shape."""
+
+from __future__ import annotations
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from messaging import selectors, services, webhooks_out
+from messaging.models import Conversation, Message, WebhookDelivery, WebhookEndpoint
+from messaging.serializers import (
+    ConversationSerializer,
+    MessageSerializer,
+    SendMessageSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointSerializer,
+)
+from tenants.api_base import TenantScopedViewSet
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class RecentConversationsFirst(NewestFirst):
+    ordering = ("-last_message_at", "-id")
+
+
+class Refused(APIException):
+    def __init__(self, exc: services.SendRefused):
+        self.status_code = exc.http_status
+        super().__init__(detail=str(exc), code=exc.code)
+
+
+class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Send messages and read them back. Sends are accepted (202) and delivered by a worker."""
+
+    queryset = Message.objects.all()
+    serializer_class = MessageSerializer
+    pagination_class = NewestFirst
+
+    def safely_get_queryset(self, queryset):
+        since = self.request.query_params.get("since", "")
+        since_at = parse_datetime(since) if since else None
+        if since and since_at is None:
+            raise ValidationError({"since": "Use an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."})
+        return selectors.messages_for(
+            queryset=queryset,
+            status=self.request.query_params.get("status", ""),
+            direction=self.request.query_params.get("direction", ""),
+            contact=self.request.query_params.get("contact", ""),
+            since=since_at,
+        )
+
+    @extend_schema(
+        request=SendMessageSerializer,
+        responses={202: MessageSerializer, 200: MessageSerializer},
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+    )
+    def create(self, request):
+        serializer = SendMessageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+        if len(key) > 255:
+            raise ValidationError({IDEMPOTENCY_HEADER: "At most 255 characters."})
+        try:
+            accepted = services.send_message(
+                tenant=self.tenant, **serializer.validated_data,
+                idempotency_key=key, body_hash=services.request_hash(request.data) if key else "",
+            )
+        except services.SendRefused as exc:
+            raise Refused(exc) from None
+        message = Message.objects.select_related("contact").get(pk=accepted.message.pk)
+        code = status.HTTP_202_ACCEPTED if accepted.created else status.HTTP_200_OK
+        return Response(MessageSerializer(message).data, status=code)
+
+
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    queryset = Conversation.objects.all()
+    serializer_class = ConversationSerializer
+    pagination_class = RecentConversationsFirst
+
+    def safely_get_queryset(self, queryset):
+        return selectors.conversations_with_contacts(queryset)
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def messages(self, request, pk=None):
+        conversation = self.get_object()
+        queryset = Message.objects.filter(tenant=self.tenant, conversation=conversation).select_related("contact")
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+
+
+class WebhookEndpointViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet
+):
+    """The tenant's webhook endpoints. The signing secret is shown once, in the creation response."""
+
+    queryset = WebhookEndpoint.objects.all()
+    serializer_class = WebhookEndpointSerializer
+    lookup_value_regex = r"\d+"
+
+    def create(self, request):
+        serializer = WebhookEndpointSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhooks_out.create_endpoint(tenant=self.tenant, **serializer.validated_data)
+        return Response({**WebhookEndpointSerializer(endpoint).data, "secret": endpoint.secret},
+                        status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        endpoint = self.get_object()
+        serializer = WebhookEndpointSerializer(endpoint, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhooks_out.update_endpoint(endpoint=endpoint, **serializer.validated_data)
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def perform_destroy(self, instance):
+        webhooks_out.delete_endpoint(endpoint=instance)
+
+    @extend_schema(responses=WebhookDeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        endpoint = self.get_object()
+        queryset = selectors.deliveries_of(
+            WebhookDelivery.objects.filter(endpoint=endpoint), status=request.query_params.get("status", ""))
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+
+class WebhookDeliveryViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
+    queryset = WebhookDelivery.objects.select_related("endpoint")
+    serializer_class = WebhookDeliverySerializer
+    tenant_field = "endpoint__tenant"
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(request=None, responses=WebhookDeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        delivery = webhooks_out.replay_delivery(delivery=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

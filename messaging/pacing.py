@@ -1,0 +1,68 @@
+"""Send pacing per sending number and per recipient pair, in Redis (shared by every worker).
+
+A reservation scheduler (GCRA): each call books the next free send time on
+the key and says how long to wait for it. Booking, rather than "try again
+later", means a burst of queued messages spreads out evenly instead of all
+retrying at the same instant; the caller then sends at its booked time
+without asking again (Message.paced_until).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from waplatform.redis import get_redis
+
+# Redis's clock, not the workers': workers on several hosts must agree.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local allowance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - now - allowance
+if wait < 0 then wait = 0 end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return tostring(wait)
+"""
+_script = None
+
+
+def _reserve(key: str, *, per_second: float, burst: int) -> float:
+    global _script
+    if _script is None:
+        _script = get_redis().register_script(_RESERVE)
+    interval = 1.0 / per_second
+    allowance = interval * max(0, burst - 1)
+    return float(_script(keys=[key], args=[repr(interval), repr(allowance)]))
+
+
+@dataclass(frozen=True)
+class Pace:
+    wait_seconds: float
+
+
+def reserve_send(*, number_key: str, recipient: str, dialect: str, tier_rate: float) -> Pace:
+    """Book a send slot on the number's bucket and on the (number, recipient) pair.
+
+    Cloud API numbers run at CLOUD_MESSAGES_PER_SECOND (Meta's 80/s default);
+    WhatsApp Web sessions (waha, sandbox) at the tier's rate plus random jitter,
+    since machine-regular sends are what gets numbers banned.
+    """
+    if dialect == "cloud":
+        rate, jitter = settings.CLOUD_MESSAGES_PER_SECOND, 0.0
+    else:
+        rate, jitter = max(tier_rate, 0.01), random.uniform(0, settings.PACING_JITTER_SECONDS)
+    number_wait = _reserve(f"wap:pace:num:{number_key}", per_second=rate, burst=settings.PACING_BURST)
+    pair_wait = _reserve(
+        f"wap:pace:pair:{number_key}:{recipient}",
+        per_second=1.0 / settings.PAIR_INTERVAL_SECONDS,
+        burst=settings.PAIR_BURST,
+    )
+    wait = max(number_wait, pair_wait)
+    return Pace(wait_seconds=wait + jitter if wait > 0 else jitter * 0.2)

@@ -1,0 +1,55 @@
+"""Reads for messages, conversations and webhooks. Always scoped by tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, QuerySet
+
+from messaging.models import Conversation, Message, WebhookDelivery
+from tenants.models import Tenant
+
+# Cloud API pricing types that Meta does not bill (PMP since July 2025).
+FREE_PRICING_TYPES = ("free_customer_service", "free_entry_point")
+
+
+def messages_for(*, queryset: QuerySet[Message], status: str = "", direction: str = "", contact: str = "",
+                 since: datetime | None = None) -> QuerySet[Message]:
+    """Filter a tenant-scoped message queryset. `contact` is a contact id or a wa_id."""
+    if status:
+        queryset = queryset.filter(status__in=status.split(","))
+    if direction:
+        queryset = queryset.filter(direction=direction)
+    if contact:
+        queryset = queryset.filter(contact_id=int(contact)) if contact.isdigit() and len(contact) < 12 \
+            else queryset.filter(contact__wa_id=contact)
+    if since is not None:
+        queryset = queryset.filter(accepted_at__gte=since)
+    return queryset.select_related("contact")
+
+
+def conversations_with_contacts(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    return queryset.select_related("contact")
+
+
+def deliveries_of(queryset: QuerySet[WebhookDelivery], *, status: str = "") -> QuerySet[WebhookDelivery]:
+    return queryset.filter(status=status) if status else queryset
+
+
+def message_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
+    """USD of the tenant's outbound Cloud API messages since `since`, by pricing category.
+
+    Bridge (WAHA/sandbox) messages carry no category and cost nothing here;
+    their cost is the slot's, in pooling.costs.
+    """
+    rows = (
+        Message.objects.filter(tenant=tenant, direction=Message.Direction.OUT, accepted_at__gte=since)
+        .exclude(pricing_category="")
+        .exclude(pricing_type__in=FREE_PRICING_TYPES)
+        .values("pricing_category")
+        .annotate(n=Count("pk"))
+    )
+    prices = {k: Decimal(str(v)) for k, v in settings.MESSAGE_PRICES.items()}
+    return sum((prices.get(row["pricing_category"], Decimal(0)) * row["n"] for row in rows), Decimal(0))

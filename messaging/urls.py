@@ -1,0 +1,12 @@
+from rest_framework.routers import SimpleRouter
+
+from messaging.api import ConversationViewSet, MessageViewSet, WebhookDeliveryViewSet, WebhookEndpointViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("messages", MessageViewSet, basename="message")
+router.register("conversations", ConversationViewSet, basename="conversation")
+# Before "webhooks": its detail routes would otherwise read "deliveries" as an id.
+router.register("webhooks/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+
+urlpatterns = router.urls

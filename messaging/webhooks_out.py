@@ -1,0 +1,349 @@
+"""Tenants' webhooks: signed, retried, ordered per conversation, never lost on restart.
+
+Every retry lives in the database (status + next_attempt_at); Redis only
+holds the job that will run it, and the every-minute sweep re-enqueues any
+due delivery whose job is gone. docs/webhooks.md is the tenant-facing side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from messaging.models import WebhookDelivery, WebhookEndpoint
+from tenants.models import Tenant
+from waplatform.queues import enqueue_on_commit, get_queue
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_4XX = (408, 429)
+USER_AGENT = "wa-platform-webhooks/1"
+_client: httpx.Client | None = None
+
+
+class InvalidWebhookUrl(ValueError):
+    pass
+
+
+# --- signing -------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """X-WA-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def signed_request(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-WA-Event-Id": delivery.event_id,
+        "X-WA-Event-Type": delivery.event_type,
+        "X-WA-Timestamp": timestamp,
+        "X-WA-Signature": sign(delivery.endpoint.secret, timestamp, body),
+        "X-WA-Delivery-Attempt": str(delivery.attempts),
+    }
+    return body, headers
+
+
+# --- endpoints --------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    """Refuse non-http(s) URLs, and (unless allowed) hosts on private or loopback networks.
+
+    The second check stops a tenant from pointing our workers at internal
+    services (SSRF). It resolves the name now; DNS can change later, so
+    production should also egress through a proxy that enforces the same rule.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidWebhookUrl("The webhook URL must be an absolute http(s) URL.")
+    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        return url
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except socket.gaierror as exc:
+        raise InvalidWebhookUrl(f"The webhook host {parts.hostname!r} does not resolve.") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global:
+            raise InvalidWebhookUrl(f"The webhook host {parts.hostname!r} is on a private network ({ip}).")
+    return url
+
+
+def _check_event_types(event_types: list[str] | None) -> list[str]:
+    types = [str(t).strip() for t in (event_types or ["*"]) if str(t).strip()]
+    return types or ["*"]
+
+
+@transaction.atomic
+def create_endpoint(
+    *, tenant: Tenant, url: str, event_types: list[str] | None = None, secret: str = "", description: str = "",
+    active: bool = True,
+) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        tenant=tenant, url=check_url(url), event_types=_check_event_types(event_types), description=description,
+        active=active,
+    )
+    if secret:
+        endpoint.secret = secret
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def update_endpoint(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    if "url" in changes:
+        changes["url"] = check_url(changes["url"])
+    if "event_types" in changes:
+        changes["event_types"] = _check_event_types(changes["event_types"])
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+# --- fan-out (an EVENT_SUBSCRIBERS entry) -------------------------------------
+
+
+def ordering_key_for(event: dict) -> str:
+    data = event.get("data") or {}
+    conversation = data.get("conversation_id")
+    if conversation:
+        return f"conversation:{conversation}"
+    if event.get("type", "").startswith("session."):
+        return "session"
+    return ""
+
+
+def fan_out_event(event: dict) -> None:
+    """Create one delivery per subscribed endpoint of the event's tenant, then enqueue them.
+
+    Runs after the publishing transaction committed (publish_event defers it).
+    The unique (endpoint, event_id) constraint makes a repeated fan-out harmless.
+    """
+    tenant_id = event.get("tenant")
+    if not tenant_id:
+        return
+    endpoints = [e for e in WebhookEndpoint.objects.filter(tenant_id=tenant_id, active=True) if e.wants(event["type"])]
+    if not endpoints:
+        return
+    key = ordering_key_for(event)
+    now = timezone.now()
+    with transaction.atomic():
+        for endpoint in endpoints:
+            delivery, created = WebhookDelivery.objects.get_or_create(
+                endpoint=endpoint, event_id=event["id"],
+                defaults={"event_type": event["type"], "payload": event, "ordering_key": key, "next_attempt_at": now},
+            )
+            if created:
+                _enqueue(delivery.pk)
+
+
+def _enqueue(delivery_id: int, delay: float = 0) -> None:
+    from messaging import jobs
+
+    if delay <= 0:
+        enqueue_on_commit(jobs.deliver_webhook, delivery_id, queue="webhooks")
+        return
+
+    def _later() -> None:
+        try:
+            get_queue("webhooks").enqueue_in(timedelta(seconds=delay), jobs.deliver_webhook, delivery_id)
+        except Exception:  # the row is due in the database; the sweeper will enqueue it
+            logger.exception("could not schedule webhook delivery %s; left for the sweeper", delivery_id)
+
+    transaction.on_commit(_later)
+
+
+# --- delivery ---------------------------------------------------------------------
+
+
+def _earlier_open_sibling():
+    return WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        ordering_key=OuterRef("ordering_key"),
+        pk__lt=OuterRef("pk"),
+        status__in=WebhookDelivery.OPEN,
+    ).exclude(ordering_key="")
+
+
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(pk=delivery_id, status__in=WebhookDelivery.OPEN)
+            .first()
+        )
+        if delivery is None:
+            return None
+        if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
+            return None  # not due (a retry waiting, or another job holds its lease)
+        if delivery.ordering_key and WebhookDelivery.objects.filter(pk=delivery.pk).filter(
+                Exists(_earlier_open_sibling())).exists():
+            return None  # an earlier event of this conversation goes first; it wakes us when done
+        if not delivery.endpoint.active:
+            _finish(delivery, status=WebhookDelivery.Status.DEAD, error="endpoint disabled")
+            return None
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS)
+        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
+    return delivery
+
+
+def _finish(delivery: WebhookDelivery, *, status: str, code: int | None = None, error: str = "") -> None:
+    delivery.status = status
+    delivery.last_status_code = code
+    delivery.last_error = error[:2000]
+    delivery.next_attempt_at = None
+    delivery.completed_at = timezone.now()
+    delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at", "completed_at"])
+    if delivery.ordering_key:
+        _wake_next(delivery)
+
+
+def _wake_next(delivery: WebhookDelivery) -> None:
+    following = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id, ordering_key=delivery.ordering_key, pk__gt=delivery.pk,
+            status__in=WebhookDelivery.OPEN,
+        ).order_by("pk").values_list("pk", "next_attempt_at").first()
+    )
+    if following:
+        pk, due = following
+        _enqueue(pk, delay=max(0.0, (due - timezone.now()).total_seconds()) if due else 0)
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None:
+        _client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT})
+    return _client
+
+
+def retry_delay(attempts: int) -> float:
+    ceiling = min(settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS, settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def deliver_webhook(*, delivery_id: int) -> str:
+    """One attempt of one delivery. Returns the outcome (for logs and tests)."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return "nothing to do"
+    body, headers = signed_request(delivery)
+    code: int | None = None
+    try:
+        response = _http().post(
+            delivery.endpoint.url, content=body, headers=headers,
+            timeout=httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS, connect=min(5.0, settings.WEBHOOK_TIMEOUT_SECONDS)),
+        )
+        code = response.status_code
+        error = "" if code < 300 else f"HTTP {code}: {response.text[:500]}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        if code is not None and 200 <= code < 300:
+            _finish(delivery, status=WebhookDelivery.Status.SUCCEEDED, code=code)
+            return "succeeded"
+        permanent = code is not None and 300 <= code < 500 and code not in RETRYABLE_4XX
+        delay = retry_delay(delivery.attempts)
+        window_ends = delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+        if permanent or timezone.now() + timedelta(seconds=delay) > window_ends:
+            _finish(delivery, status=WebhookDelivery.Status.DEAD, code=code, error=error)
+            logger.warning("webhook delivery %s dead after %d attempts: %s", delivery.pk, delivery.attempts, error)
+            return "dead"
+        delivery.status = WebhookDelivery.Status.FAILED
+        delivery.last_status_code = code
+        delivery.last_error = error[:2000]
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
+        _enqueue(delivery.pk, delay=delay)
+        return f"retry in {delay:.1f}s"
+
+
+@transaction.atomic
+def replay_delivery(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a finished delivery again: same event id and body (receivers dedupe on the id)."""
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status in WebhookDelivery.OPEN:
+        return delivery  # already on its way
+    now = timezone.now()
+    delivery.status = WebhookDelivery.Status.PENDING
+    delivery.next_attempt_at = now
+    delivery.replayed_at = now
+    delivery.completed_at = None
+    # A fresh retry window from the replay.
+    delivery.created_at = now
+    delivery.attempts = 0
+    delivery.save(update_fields=["status", "next_attempt_at", "replayed_at", "completed_at", "created_at", "attempts"])
+    _enqueue(delivery.pk)
+    return delivery
+
+
+def replay_dead(*, endpoint_id: int | None = None, since=None, tenant: Tenant | None = None) -> int:
+    deliveries = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DEAD).order_by("pk")
+    if endpoint_id:
+        deliveries = deliveries.filter(endpoint_id=endpoint_id)
+    if tenant is not None:
+        deliveries = deliveries.filter(endpoint__tenant=tenant)
+    if since is not None:
+        deliveries = deliveries.filter(created_at__gte=since)
+    count = 0
+    for delivery in deliveries.iterator():
+        replay_delivery(delivery=delivery)
+        count += 1
+    return count
+
+
+def requeue_due_deliveries() -> int:
+    """The sweeper's part: enqueue open deliveries that are due, heads of their order only."""
+    from messaging import jobs
+
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    due = list(
+        WebhookDelivery.objects.filter(status__in=WebhookDelivery.OPEN, next_attempt_at__lte=stuck_before)
+        .exclude(Exists(_earlier_open_sibling()))
+        .order_by("pk")
+        .values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]
+    )
+    if not due:
+        return 0
+    queue = get_queue("webhooks")
+    room = settings.QUEUE_MAX_WAITING - queue.count
+    due = due[: max(0, room)]
+    if due:
+        # Bumped so the next sweep leaves them alone while their jobs wait in the queue.
+        WebhookDelivery.objects.filter(pk__in=due, status__in=WebhookDelivery.OPEN).update(next_attempt_at=now)
+        queue.enqueue_many([queue.prepare_data(jobs.deliver_webhook, (pk,)) for pk in due])
+    return len(due)
