@@ -26,6 +26,7 @@ from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
+PROCESS_GONE = "process gone"
 CHECKED_STATES = [Slot.State.READY, Slot.State.DEGRADED, Slot.State.DOWN, Slot.State.DRAINING]
 
 
@@ -55,12 +56,13 @@ class HealthReport:
 
 def _probe(slot: Slot) -> str | None:
     """None when healthy, else why not. Runs outside any transaction (network I/O)."""
-    if slot.provisioner == Slot.Provisioner.LOCAL and not provisioners.local_process_alive(slot.pid):
-        return "process gone"
     try:
         with bridge_for_slot(slot, timeout=settings.POOL_HEALTH_TIMEOUT_SECONDS) as bridge:
             bridge.ping()
     except BridgeError as exc:
+        # Asked after the ping failed, so a process killed a moment ago has had time to go.
+        if slot.provisioner == Slot.Provisioner.LOCAL and not provisioners.local_process_alive(slot.pid):
+            return PROCESS_GONE
         return str(exc) or type(exc).__name__
     return None
 
@@ -87,7 +89,7 @@ def _apply_probe(slot_id: int, error: str | None, report: HealthReport) -> bool:
     else:
         slot.consecutive_failures += 1
         slot.last_health_error = error[:1000]
-        dead = error == "process gone"
+        dead = error == PROCESS_GONE
         if slot.state != Slot.State.DOWN and (
             dead or slot.consecutive_failures >= settings.POOL_HEALTH_FAILURES_BEFORE_DOWN
         ):

@@ -1,0 +1,89 @@
+import os
+import signal
+import time
+
+import pytest
+
+from pooling import services
+from pooling.provisioners import local_process_alive
+from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from tests.factories import TenantFactory
+from tests.pooling.conftest import drain, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def all_working(tenants) -> bool:
+    return all(WhatsAppSession.objects.get(tenant=t).status == "WORKING" for t in tenants)
+
+
+def health_cycle():
+    """What the cron does every 30 s, and the maintenance worker that runs what it enqueues."""
+    report = services.run_health_checks()
+    drain()
+    return report
+
+
+def test_a_killed_worker_fails_over_and_its_tenants_work_again_within_two_health_cycles(pool_env):
+    tenants = [TenantFactory() for _ in range(3)]
+    for tenant in tenants:
+        services.start_session(tenant=tenant)
+    drain()
+    wait_until(lambda: health_cycle() and all_working(tenants))
+    dead = Slot.objects.get()
+    assert dead.used == 3
+
+    os.kill(dead.pid, signal.SIGKILL)
+    wait_until(lambda: not local_process_alive(dead.pid))
+    first = health_cycle()  # down; tenants placed on a new slot, which comes up with their sessions
+    time.sleep(0.6)  # the sandbox's simulated QR scan (SANDBOX_AUTO_SCAN_SECONDS=0.3)
+    health_cycle()  # reads them WORKING
+
+    assert first.down == [str(dead)] and first.failed_over == 3
+    assert all_working(tenants)
+
+    dead.refresh_from_db()
+    assert dead.state == "down" and dead.used == 0
+    live = Assignment.objects.filter(tenant__in=tenants, ended_at__isnull=True)
+    assert live.count() == 3 and not live.filter(slot=dead).exists()
+    assert Assignment.objects.filter(slot=dead, end_reason="failover").count() == 3
+    assert Alert.objects.filter(kind="slot_down", key=str(dead.pk), resolved_at__isnull=True).exists()
+
+
+def test_a_failing_slot_degrades_then_goes_down_after_three_failures(pool_env):
+    tenant = TenantFactory()
+    services.start_session(tenant=tenant)
+    drain()
+    slot = Slot.objects.get()
+    # The process lives but stops answering: injected 503s on every call.
+    import httpx
+
+    httpx.post(f"{slot.base_url}/sandbox/faults", json={"error_status": 503, "error_count": 100},
+               headers={"X-Api-Key": slot.api_key}, timeout=5).raise_for_status()
+
+    states = []
+    for _ in range(3):
+        services.run_health_checks(slot_ids=[slot.pk])
+        slot.refresh_from_db()
+        states.append(slot.state)
+
+    assert states == ["degraded", "degraded", "down"]
+    assert not Assignment.objects.filter(slot=slot, ended_at__isnull=True).exists()
+
+
+def test_a_stopped_then_recovered_slot_comes_back_ready(pool_env):
+    tenant = TenantFactory()
+    services.start_session(tenant=tenant)
+    drain()
+    slot = Slot.objects.get()
+    import httpx
+
+    httpx.post(f"{slot.base_url}/sandbox/faults", json={"error_status": 503, "error_count": 1},
+               headers={"X-Api-Key": slot.api_key}, timeout=5).raise_for_status()
+    services.run_health_checks(slot_ids=[slot.pk])
+    slot.refresh_from_db()
+    assert slot.state == "degraded"
+
+    services.run_health_checks(slot_ids=[slot.pk])
+    slot.refresh_from_db()
+    assert slot.state == "ready" and slot.consecutive_failures == 0
