@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from pooling import allocation, health, sessions
@@ -56,7 +56,9 @@ def _pack(tier: Tier, report: OptimizeReport) -> None:
 
 
 def _utilisation(tier: Tier) -> float:
-    totals = Slot.objects.filter(tier=tier, state__in=Slot.PLACEABLE_STATES).aggregate(
+    """How full the slots that hold tenants are; empty spares do not dilute it, or a
+    spare would make the pool look quiet enough to retire that same spare."""
+    totals = Slot.objects.filter(tier=tier, state__in=Slot.PLACEABLE_STATES, used__gt=0).aggregate(
         capacity=Sum("capacity"), used=Sum("used")
     )
     return (totals["used"] or 0) / totals["capacity"] if totals["capacity"] else 0.0

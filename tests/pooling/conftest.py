@@ -12,11 +12,15 @@ import pytest
 from django.test import override_settings
 
 from pooling.models import Slot
+from tenants.default_tiers import ensure_default_tiers
+from tenants.models import Tier
+from tests.bridges.conftest import spawn_sandbox  # noqa: F401  (a fixture shared with the bridge tests)
 
 
 @pytest.fixture
 def pool_env(tmp_path, transactional_db):
     """Local provisioning into a private var dir; every spawned worker is killed afterwards."""
+    ensure_default_tiers(Tier)  # a transactional test before this one flushed the migration's rows
     with override_settings(VAR_DIR=tmp_path, SANDBOX_AUTO_SCAN_SECONDS=0.3, POOL_PROVISIONER="local"):
         yield tmp_path
     for pid_file in (tmp_path / "run" / "bridges").glob("*.pid"):
