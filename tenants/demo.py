@@ -4,6 +4,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
@@ -48,4 +49,8 @@ def seed_demo() -> DemoResult:
             result.existing.append(slug)
         agent = ensure_user(username=f"{slug}-agent", password=password)
         add_member(tenant=tenant, user=agent, role=Membership.Role.OWNER)
+    demo_tenants = list(Tenant.objects.filter(slug__in=[slug for _, slug, _ in DEMO_TENANTS]))
+    # Apps above tenants (pooling, agents) add their part of the demo here.
+    for path in settings.DEMO_SEEDERS:
+        import_string(path)(tenants=demo_tenants)
     return result

@@ -279,3 +279,6 @@ POOL_SESSION_START_TIMEOUT_SECONDS = env.int("POOL_SESSION_START_TIMEOUT_SECONDS
 POOL_SESSION_IDLE_HOURS = env.float("POOL_SESSION_IDLE_HOURS", default=36)
 POOL_WARM_SPARE_ABOVE = env.float("POOL_WARM_SPARE_ABOVE", default=0.8)
 POOL_PACK_BELOW = env.float("POOL_PACK_BELOW", default=0.3)
+
+# Called by `manage.py seed_demo` with the demo tenants, in order.
+DEMO_SEEDERS = ["pooling.demo.seed"]

@@ -137,3 +137,17 @@ def test_a_static_pool_makes_no_new_slots_and_the_tenant_waits(pool_env, setting
 
     assert services.place_tenant(tenant=TenantFactory()) is None
     assert not Slot.objects.exists()
+
+
+def test_the_local_provisioner_refuses_when_host_memory_is_short(pool_env, settings):
+    settings.POOL_LOCAL_MIN_FREE_MB = 10**9
+    tenant = TenantFactory()
+
+    services.start_session(tenant=tenant)
+    drain()
+
+    slot = Slot.objects.get()
+    assert slot.state == "provisioning" and slot.pid is None and slot.provision_attempts == 1
+    alert = Alert.objects.get(kind="provisioning_failed", resolved_at__isnull=True)
+    assert "POOL_LOCAL_MIN_FREE_MB" in alert.message
+    assert django_rq.get_queue("maintenance").scheduled_job_registry.count == 1  # retried with backoff
