@@ -1,0 +1,109 @@
+"""Webhooks out: retries with the same event id, no retry on 4xx, order per conversation, DB-kept retries."""
+
+import json
+import time
+
+import pytest
+from django.core.management import call_command
+
+from messaging import webhooks_out
+from messaging.models import WebhookDelivery
+from messaging.services import sweep
+from tests.factories import TenantFactory
+from tests.messaging.conftest import work, work_until
+from waplatform.events import publish_event
+from waplatform.redis import get_redis
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def publish(tenant, type_="message.received", conversation_id=7, n=0):
+    return publish_event(tenant_id=tenant.pk, type=type_, data={"conversation_id": conversation_id, "n": n})
+
+
+def test_a_receiver_failing_three_times_gets_the_event_once_with_the_same_id(webhook_receiver):
+    tenant = TenantFactory()
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, event_types=["message.received"])
+    webhook_receiver.fail_next = 3
+
+    event = publish(tenant)
+    delivery = work_until(lambda: WebhookDelivery.objects.filter(endpoint=endpoint, status="succeeded").first(),
+                          "webhooks")
+
+    received = webhook_receiver.wait_for(1)
+    assert len(received) == 1 and webhook_receiver.fail_next == 0
+    assert received[0].headers["x-wa-event-id"] == event["id"] == json.loads(received[0].body)["id"]
+    assert delivery.attempts == 4 and delivery.last_status_code == 200
+
+
+def test_a_receiver_answering_410_is_not_retried(status_receiver):
+    receiver = status_receiver(410)
+    tenant = TenantFactory()
+    webhooks_out.create_endpoint(tenant=tenant, url=receiver.url)
+
+    publish(tenant)
+    work("webhooks")
+    sweep()
+    work("webhooks")
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("dead", 1, 410)
+    assert len(receiver.hits) == 1
+
+
+def test_429_and_5xx_are_retried_until_the_window_closes_then_dead_lettered_and_replayable(status_receiver, settings):
+    receiver = status_receiver(429)
+    tenant = TenantFactory()
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url=receiver.url)
+    settings.WEBHOOK_RETRY_WINDOW_SECONDS = 1
+
+    publish(tenant)
+    work_until(lambda: WebhookDelivery.objects.filter(status="dead").exists(), "webhooks")
+    attempts = len(receiver.hits)
+    receiver.status = 200
+    call_command("replay_webhooks", "--endpoint", str(endpoint.pk), "--since", "1h")
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").exists(), "webhooks")
+
+    assert attempts >= 2
+    assert len({h[0]["x-wa-event-id"] for h in receiver.hits}) == 1
+
+
+def test_deliveries_keep_event_order_per_conversation(webhook_receiver):
+    tenant = TenantFactory()
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    webhook_receiver.fail_next = 2  # the first event fails twice; the later ones must wait for it
+
+    for n in range(4):
+        publish(tenant, n=n)
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 4, "webhooks")
+
+    assert [d.json()["data"]["n"] for d in webhook_receiver.wait_for(4)] == [0, 1, 2, 3]
+
+
+def test_retries_live_in_the_database_so_an_emptied_redis_loses_none(webhook_receiver, settings):
+    tenant = TenantFactory()
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    webhook_receiver.fail_next = 1
+    settings.SWEEP_STUCK_AFTER_SECONDS = 0
+
+    publish(tenant, conversation_id=1)
+    publish(tenant, conversation_id=2)
+    work("webhooks")  # the first fails; its retry is scheduled in Redis
+    get_redis().flushall()  # a restart with an empty Redis
+    time.sleep(settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS)  # the retry is due now, and nothing in Redis knows
+    sweep()
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 2, "webhooks")
+
+    assert sorted(d.json()["data"]["conversation_id"] for d in webhook_receiver.wait_for(2)) == [1, 2]
+
+
+def test_only_subscribed_and_active_endpoints_get_deliveries(webhook_receiver):
+    tenant = TenantFactory()
+    wanted = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, event_types=["message.status"])
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, event_types=["message.failed"])
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, active=False)
+    webhooks_out.create_endpoint(tenant=TenantFactory(), url=webhook_receiver.url)
+
+    publish(tenant, "message.status")
+
+    assert list(WebhookDelivery.objects.values_list("endpoint_id", flat=True)) == [wanted.pk]
