@@ -81,7 +81,7 @@ def _provision_new_slot(tier: Tier) -> Slot | None:
         provisioner=Slot.Provisioner.LOCAL,
         capacity=tier.tenants_per_slot,
         used=1,
-        api_key=secrets.token_urlsafe(24),
+        api_key=secrets.token_hex(24),
         state=Slot.State.PROVISIONING,
     )
     slot.name = f"{tier.name}-{slot.pk}"

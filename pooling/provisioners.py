@@ -61,7 +61,8 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
         [
             sys.executable, "-m", "pooling.bridges.sandbox",
             "--host", "127.0.0.1", "--port", str(port),
-            "--capacity", str(slot.capacity), "--api-key", slot.api_key,
+            # "=" form: a generated key may start with "-", which argparse would take for a flag.
+            "--capacity", str(slot.capacity), f"--api-key={slot.api_key}",
             "--auto-scan-seconds", str(settings.SANDBOX_AUTO_SCAN_SECONDS),
         ],
         cwd=settings.BASE_DIR,
