@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q
+from django.utils.module_loading import import_string
 from django.utils import timezone
 
 from pooling.models import Assignment, Slot
@@ -66,12 +68,29 @@ class TenantCost:
         return self.slots + self.messages + self.ai
 
 
+def contributed_costs(tenant: Tenant, since: datetime) -> dict[str, Decimal]:
+    """Costs that apps above pooling add (messages, AI tokens), named in settings.COST_CONTRIBUTORS.
+
+    Pooling cannot import them (DESIGN.md dependency order), so they are looked up by path.
+    """
+    return {
+        name: Decimal(import_string(path)(tenant=tenant, since=since) or 0)
+        for name, path in settings.COST_CONTRIBUTORS.items()
+    }
+
+
 def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) -> TenantCost:
     now = now or timezone.now()
     start = month_start(now)
     slot_ids = _overlapping_assignments(start, now, tenant=tenant).values_list("slot_id", flat=True)
     slots = slot_cost_by_tenant(start=start, end=now, slot_ids=list(slot_ids)).get(tenant.pk, Decimal(0))
-    return TenantCost(tenant_id=tenant.pk, slots=Decimal(slots))
+    extra = contributed_costs(tenant, start)
+    return TenantCost(
+        tenant_id=tenant.pk,
+        slots=Decimal(slots),
+        messages=extra.get("messages", Decimal(0)),
+        ai=extra.get("ai", Decimal(0)),
+    )
 
 
 def pool_cost_month_to_date(*, tier: Tier, now: datetime | None = None) -> Decimal:

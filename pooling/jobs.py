@@ -1,6 +1,9 @@
 """rq entry points: take ids, re-read, do nothing when the work is done."""
 
+import time
+
 from pooling import allocation, health, optimizer, sessions
+from waplatform.redis import get_redis
 
 
 def provision_slot(slot_id: int) -> str:
@@ -19,8 +22,14 @@ def place_waiting_tenants(tier_id: int) -> int:
     return allocation.place_waiting_tenants(tier_id=tier_id)
 
 
+LAST_HEALTH_CHECK_KEY = "wap:pool:last_health_check"
+
+
 def run_health_checks() -> list[str]:
-    return health.run_health_checks().lines()
+    lines = health.run_health_checks().lines()
+    # For the operations page's "last health-check run".
+    get_redis().set(LAST_HEALTH_CHECK_KEY, time.time())
+    return lines
 
 
 def optimize_pools() -> list[str]:

@@ -171,8 +171,12 @@ class Alert(models.Model):
 
     class Kind(models.TextChoices):
         POOL_FULL = "pool_full"
+        POOL_BUSY = "pool_busy"
         SLOT_DOWN = "slot_down"
         PROVISIONING_FAILED = "provisioning_failed"
+        PROCESS_MEMORY = "process_memory"
+        QUEUE_BACKLOG = "queue_backlog"
+        WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     key = models.CharField(max_length=128)

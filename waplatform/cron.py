@@ -19,3 +19,8 @@ cron.register(pooling_jobs.cleanup_idle_sessions, queue_name="maintenance", inte
 
 # Messages (issue 5): lost send jobs, due webhook deliveries, stale pending statuses.
 cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, result_ttl=300)
+
+# Operations: threshold alerts (DESIGN.md, docs/operations.md).
+from operations import jobs as operations_jobs  # noqa: E402
+
+cron.register(operations_jobs.evaluate_alerts, queue_name="maintenance", interval=30, result_ttl=120)

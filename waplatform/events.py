@@ -28,7 +28,7 @@ def _subscriber(path: str):
     return import_string(path)
 
 
-def build_event(*, tenant_id: int, type: str, data: dict) -> dict:
+def build_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
     envelope = {
         "id": str(uuid.uuid4()),
         "type": type,
@@ -50,8 +50,11 @@ def deliver(event: dict) -> None:
             logger.exception("event subscriber %s failed for %s %s", path, event["type"], event["id"])
 
 
-def publish_event(*, tenant_id: int, type: str, data: dict) -> dict:
-    """Publish after the current transaction commits (at once outside one). Returns the envelope."""
+def publish_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
+    """Publish after the current transaction commits (at once outside one). Returns the envelope.
+
+    `tenant_id=None` is a platform event (alerts) for operators, never sent to a tenant.
+    """
     event = build_event(tenant_id=tenant_id, type=type, data=data)
     transaction.on_commit(lambda: deliver(event))
     return event

@@ -75,6 +75,13 @@ def main() -> int:
     django.setup()
     from django.conf import settings
 
+    # Metrics files of processes from an earlier run would be summed with this run's.
+    import shutil
+
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+
     env = dict(os.environ)
     python = sys.executable
     manage = str(BASE_DIR / "manage.py")

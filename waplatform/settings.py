@@ -5,6 +5,7 @@ under var/, the embedded Redis the launcher starts, DEBUG off, and a secret
 key generated once into var/secret_key (untracked).
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -20,6 +21,11 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 VAR_DIR = Path(env("WAP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# prometheus-client picks multiprocess mode at import time from this variable,
+# so it is set before any app loads. The launcher empties the folder on start.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
 def _generated_secret_key() -> str:
@@ -57,6 +63,7 @@ INSTALLED_APPS = [
     "pooling",
     "messaging",
     "agents",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -230,7 +237,7 @@ RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"
 # Callables (dotted paths) that receive every published event envelope.
 EVENT_SUBSCRIBERS = env.list(
     "EVENT_SUBSCRIBERS",
-    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event"],
+    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event", "operations.subscribers.on_event"],
 )
 
 # --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
@@ -287,3 +294,13 @@ POOL_PACK_BELOW = env.float("POOL_PACK_BELOW", default=0.3)
 
 # Called by `manage.py seed_demo` with the demo tenants, in order.
 DEMO_SEEDERS = ["pooling.demo.seed"]
+
+# Per-tenant cost parts added by apps above pooling: name -> callable(tenant=, since=) -> Decimal.
+COST_CONTRIBUTORS = {"messages": "messaging.selectors.message_cost_for_tenant"}
+
+# --- operations: metrics and alerts ----------------------------------------
+METRICS_TOKEN = env("METRICS_TOKEN", default="")  # set it when /metrics is reachable from outside
+ALERT_PROCESS_MEMORY_MB = env.int("ALERT_PROCESS_MEMORY_MB", default=3584)
+ALERT_QUEUE_WAITING = env.int("ALERT_QUEUE_WAITING", default=1000)
+ALERT_POOL_UTILISATION = env.float("ALERT_POOL_UTILISATION", default=0.9)
+ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")

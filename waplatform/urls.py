@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from operations import views as operations_views
 from waplatform import health
 
 admin.site.site_header = "WA Platform operations"
@@ -24,6 +25,8 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("hooks/", include("messaging.hook_urls")),
+    path("metrics", operations_views.metrics_view, name="metrics"),
+    path("admin/operations/", include("operations.urls")),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]
