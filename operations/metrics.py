@@ -86,7 +86,7 @@ class StateCollector:
         slots = GaugeMetricFamily("wap_pool_slots", "Slots by state", labels=["tier", "state"])
         waiting = GaugeMetricFamily("wap_pool_waiting_tenants", "Tenants waiting for a slot", labels=["tier"])
         for pool in selectors.pools():
-            pools.add_metric([pool.tier.name], pool.utilisation / 100)
+            pools.add_metric([pool.tier.name], pool.used / pool.capacity if pool.capacity else 0.0)
             waiting.add_metric([pool.tier.name], pool.waiting)
             for state, count in pool.slots_by_state.items():
                 slots.add_metric([pool.tier.name, state], count)

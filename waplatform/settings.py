@@ -110,7 +110,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # connection shared by every thread, so a live server answering a bridge's
     # webhook would interleave its savepoints with the test's. A file gives each
     # thread (and a worker subprocess) its own connection, as in production.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # Per test run (inherited by subprocesses through the environment), so two runs never share it.
+    os.environ.setdefault("WAP_TEST_RUN_ID", str(os.getpid()))
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.environ['WAP_TEST_RUN_ID']}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
