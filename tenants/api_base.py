@@ -9,7 +9,8 @@ caller's tenant. A request without a tenant fails closed.
 from rest_framework import generics, viewsets
 from rest_framework.exceptions import NotAuthenticated
 
-from tenants.models import ApiKey, Tenant
+from tenants.models import Tenant
+from tenants.permissions import TENANT_ACCESS
 
 _PROTECTED = ("get_queryset", "get_object")
 
@@ -25,10 +26,10 @@ class TenantScopedMixin:
 
     @property
     def tenant(self) -> Tenant:
-        api_key = getattr(self.request, "auth", None)
-        if not isinstance(api_key, ApiKey):
+        access = getattr(self.request, "auth", None)
+        if not isinstance(access, TENANT_ACCESS):
             raise NotAuthenticated("An API key is required.")
-        return api_key.tenant
+        return access.tenant
 
     def safely_get_queryset(self, queryset):
         return queryset

@@ -41,3 +41,41 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'
+
+
+@dataclass
+class MemberAccess:
+    """A signed-in person acting for one tenant (the live inbox): a member, or staff who chose it."""
+
+    user: object
+    tenant: Tenant
+
+
+def member_tenant(user, slug: str | None) -> Tenant | None:
+    """The tenant a signed-in user acts for: the one named (if allowed), else their only one."""
+    if slug:
+        tenants = Tenant.objects.select_related("tier").filter(slug=slug)
+        if not user.is_staff:
+            tenants = tenants.filter(memberships__user=user)
+        return tenants.first()
+    memberships = list(user.memberships.select_related("tenant__tier")[:2])
+    return memberships[0].tenant if len(memberships) == 1 else None
+
+
+class MemberSessionAuthentication(authentication.SessionAuthentication):
+    """The Django session of a tenant member (CSRF enforced, as for any session)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        slug = request.headers.get("X-Tenant") or request.query_params.get("tenant")
+        tenant = member_tenant(user, slug)
+        if tenant is None:
+            raise exceptions.PermissionDenied(
+                "Choose a tenant you belong to with the X-Tenant header (its slug)."
+                if slug or user.is_staff or user.memberships.exists()
+                else "This account is not a member of any tenant."
+            )
+        return user, MemberAccess(user=user, tenant=tenant)

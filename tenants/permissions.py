@@ -1,7 +1,10 @@
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
 
+from tenants.authentication import MemberAccess
 from tenants.models import ApiKey
+
+TENANT_ACCESS = (ApiKey, MemberAccess)
 
 
 class TenantSuspended(PermissionDenied):
@@ -10,16 +13,16 @@ class TenantSuspended(PermissionDenied):
 
 
 class IsTenantMember(permissions.BasePermission):
-    """Fail closed: only a request that carries a live tenant's API key gets through.
+    """Fail closed: only a request acting for a tenant (its API key, or a signed-in member) gets through.
 
     A suspended tenant may still read, but changes nothing.
     """
 
     def has_permission(self, request, view) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
+        access = request.auth
+        if not isinstance(access, TENANT_ACCESS):
             return False
-        if not api_key.tenant.is_active and request.method not in permissions.SAFE_METHODS:
+        if not access.tenant.is_active and request.method not in permissions.SAFE_METHODS:
             raise TenantSuspended()
         return True
 

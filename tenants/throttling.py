@@ -4,7 +4,7 @@ import time
 
 from rest_framework.throttling import BaseThrottle
 
-from tenants.models import ApiKey
+from tenants.permissions import TENANT_ACCESS
 from waplatform.redis import get_redis
 
 WINDOW_SECONDS = 60
@@ -19,13 +19,13 @@ class TierRateThrottle(BaseThrottle):
     """
 
     def allow_request(self, request, view) -> bool:
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
+        access = request.auth
+        if not isinstance(access, TENANT_ACCESS):
             return True
-        limit = api_key.tenant.tier.api_rate_limit_per_minute
+        limit = access.tenant.tier.api_rate_limit_per_minute
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        key = f"wap:throttle:{api_key.tenant_id}:{window}"
+        key = f"wap:throttle:{access.tenant.pk}:{window}"
         pipe = get_redis().pipeline()
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS + 5)
