@@ -1,7 +1,14 @@
-"""Messaging runs for real here: a sandbox worker process as the tenant's slot, the
-platform served by pytest-django's live server (the sandbox posts its signed
-webhooks to it), jobs on a real Redis drained by real rq workers in burst mode,
-and tenant webhook receivers that are real local HTTP servers.
+"""Messaging runs for real here: a sandbox worker process as the tenant's slot, its
+signed webhooks fed to the platform's hook views, jobs on a real Redis drained by
+real rq workers in burst mode, and tenant webhook receivers that are real local
+HTTP servers.
+
+The sandbox posts its webhooks to a relay (a local HTTP server) and the test
+thread hands each one, raw body and headers untouched, to the platform through
+Django's test client. Not pytest-django's live server: with SQLite's in-memory
+test database the live server thread shares the test thread's one connection,
+so a webhook arriving while a worker job runs a transaction would land inside
+it. The relay keeps every database write on one thread, on SQLite and PostgreSQL.
 
 Tests that run jobs use transactional databases: everything that leaves the
 database (enqueues, events, webhooks) happens after commit.
@@ -10,6 +17,7 @@ database (enqueues, events, webhooks) happens after commit.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import django_rq
 import pytest
 from channels.layers import get_channel_layer
+from django.test import Client
 
 from messaging.live import tenant_group
 from pooling import services as pooling
@@ -53,9 +62,73 @@ def _messaging_settings(settings):
     settings.SANDBOX_AUTO_SCAN_SECONDS = 0.3
 
 
+class HookRelay:
+    """Receives bridge webhooks over HTTP; `pump()` passes them to the platform's views."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.inbox: queue.Queue = queue.Queue()
+        self.answers: list[int] = []
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                relay.inbox.put((self.path, dict(self.headers.items()), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def pump(self) -> int:
+        client, count = Client(), 0
+        while True:
+            try:
+                path, headers, body = self.inbox.get_nowait()
+            except queue.Empty:
+                return count
+            content_type = headers.pop("Content-Type", "application/json")
+            for name in ("Content-Length", "Host"):
+                headers.pop(name, None)
+            response = client.generic("POST", path, data=body, content_type=content_type, headers=headers)
+            self.answers.append(response.status_code)
+            count += 1
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_relays: list[HookRelay] = []
+
+
+@pytest.fixture
+def hook_relay(settings) -> Iterator[HookRelay]:
+    relay = HookRelay()
+    settings.PUBLIC_BASE_URL = relay.url
+    _relays.append(relay)
+    yield relay
+    _relays.remove(relay)
+    relay.close()
+
+
+def pump() -> None:
+    for relay in _relays:
+        relay.pump()
+
+
 def work(*queues: str) -> None:
-    """One burst of real workers on the queues, scheduled jobs that are due included."""
+    """Hand over received bridge webhooks, then one burst of real workers (due scheduled jobs included)."""
+    pump()
     django_rq.get_worker(*(queues or (*SEND_QUEUES, "webhooks", "maintenance"))).work(burst=True, with_scheduler=True)
+    pump()
 
 
 def work_until(predicate: Callable[[], object], *queues: str, timeout: float = 20.0, interval: float = 0.05):
@@ -79,9 +152,8 @@ class Platform:
     session: WhatsAppSession
 
 
-def start_working_session(tenant, sandbox: SandboxWorker, live_server_url: str, settings) -> Platform:
+def start_working_session(tenant, sandbox: SandboxWorker) -> Platform:
     """A tenant whose WhatsApp session is WORKING on a static slot backed by a real sandbox worker."""
-    settings.PUBLIC_BASE_URL = live_server_url
     slot = Slot.objects.filter(base_url=sandbox.base_url).first() or pooling.register_static_slot(
         dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key, tier=tenant.tier, capacity=3)
     pooling.start_session(tenant=tenant)
@@ -91,10 +163,10 @@ def start_working_session(tenant, sandbox: SandboxWorker, live_server_url: str, 
 
 
 @pytest.fixture
-def platform(transactional_db, live_server, spawn_sandbox, settings) -> Platform:
+def platform(transactional_db, hook_relay, spawn_sandbox) -> Platform:
     tenant = TenantFactory()
     sandbox = spawn_sandbox(capacity=3, auto_scan_seconds=0.3, ack_delay=0.05, echo_delay=0.1)
-    return start_working_session(tenant, sandbox, live_server.url, settings)
+    return start_working_session(tenant, sandbox)
 
 
 @dataclass

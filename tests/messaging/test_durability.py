@@ -49,18 +49,23 @@ def test_emptying_redis_then_sweeping_loses_no_accepted_message(platform, settin
     assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) <= {"sent", "delivered", "read"}
 
 
+@pytest.mark.timeout(120)
 def test_a_killed_worker_loses_nothing_after_restart(platform, settings):
     """A worker SIGKILLed mid-send leaves messages `queued` (jobs lost with it) or
     `sending` (lease held by a dead process). The sweeper re-enqueues both once the
     lease ends; fresh workers finish them."""
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker subprocess must share the test database: PostgreSQL only (SQLite's test DB is in memory)")
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    elif connection.vendor == "sqlite" and not connection.is_in_memory_db():
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        pytest.skip("a worker subprocess must share the test database; an in-memory SQLite one cannot be shared")
     settings.SWEEP_STUCK_AFTER_SECONDS = 0
     settings.PACING_BURST = 100
     platform.sandbox.control("POST", "/sandbox/faults", json={"latency_ms": 300, "error_count": 0})
     ids = send_many(platform, 12)
-    db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    env = {**os.environ, "DATABASE_URL": database_url,
            "MESSAGE_SEND_LEASE_SECONDS": "1", "PACING_BURST": "100", "PACING_JITTER_SECONDS": "0",
            "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL}
     worker = subprocess.Popen(

@@ -102,10 +102,8 @@ def test_forged_unsigned_or_unknown_slot_webhooks_are_401_and_store_nothing(plat
     assert not Message.objects.exists()
 
 
-def test_cloud_inbound_and_statuses_through_the_sandbox_with_pricing(transactional_db, live_server, spawn_sandbox,
-                                                                      settings):
+def test_cloud_inbound_and_statuses_through_the_sandbox_with_pricing(transactional_db, hook_relay, spawn_sandbox):
     # given a tenant on a Cloud API number hosted by a sandbox worker
-    settings.PUBLIC_BASE_URL = live_server.url
     sandbox = spawn_sandbox(capacity=3, auto_scan_seconds=0.3, ack_delay=0.05)
     tenant = TenantFactory()
     pooling.register_static_slot(dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,

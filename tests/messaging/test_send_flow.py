@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_send_goes_sent_delivered_read_with_events_on_the_group_and_signed_webhooks(
-    platform, webhook_receiver, group_listener
+    platform, webhook_receiver, group_listener, hook_relay
 ):
     # given a webhook endpoint for every event, and a live-inbox listener
     created = platform.api.post("/api/v1/webhooks", {"url": webhook_receiver.url, "event_types": ["*"]},
@@ -34,6 +34,7 @@ def test_send_goes_sent_delivered_read_with_events_on_the_group_and_signed_webho
     assert message.provider_message_id.startswith("true_16505551234@c.us_")
     assert message.sent_at and message.delivered_at and message.read_at
     assert message.attempts == 1
+    assert set(hook_relay.answers) == {200}  # every signed ack the sandbox sent was accepted
     body = platform.api.get(f"/api/v1/messages/{message_id}").json()
     assert body["status"] == "read" and body["contact"]["wa_id"] == "16505551234"
 
