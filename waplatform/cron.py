@@ -24,3 +24,8 @@ cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, resul
 from operations import jobs as operations_jobs  # noqa: E402
 
 cron.register(operations_jobs.evaluate_alerts, queue_name="maintenance", interval=30, result_ttl=120)
+
+# Firestore mirror (issue 8): mirror jobs whose enqueue failed when their event happened.
+from mirror import jobs as mirror_jobs  # noqa: E402
+
+cron.register(mirror_jobs.sweep_backlog, queue_name="maintenance", interval=60, result_ttl=300)

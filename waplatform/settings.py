@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "messaging",
     "agents",
     "operations",
+    "mirror",
 ]
 
 MIDDLEWARE = [
@@ -242,7 +243,8 @@ RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"
 # Callables (dotted paths) that receive every published event envelope.
 EVENT_SUBSCRIBERS = env.list(
     "EVENT_SUBSCRIBERS",
-    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event", "operations.subscribers.on_event"],
+    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event", "operations.subscribers.on_event",
+             "mirror.subscribers.on_event"],
 )
 
 # --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
@@ -309,3 +311,23 @@ ALERT_PROCESS_MEMORY_MB = env.int("ALERT_PROCESS_MEMORY_MB", default=3584)
 ALERT_QUEUE_WAITING = env.int("ALERT_QUEUE_WAITING", default=1000)
 ALERT_POOL_UTILISATION = env.float("ALERT_POOL_UTILISATION", default=0.9)
 ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")
+
+# --- Firestore mirror (issue 8; docs/firestore.md) -------------------------------
+# Unset = off: the event subscriber returns at once and nothing else runs.
+FIRESTORE_PROJECT = env("FIRESTORE_PROJECT", default="")
+FIRESTORE_DATABASE = env("FIRESTORE_DATABASE", default="(default)")
+# host:port of an emulator; the Google client then needs no credentials.
+FIRESTORE_EMULATOR_HOST = env("FIRESTORE_EMULATOR_HOST", default="")
+FIRESTORE_TIMEOUT_SECONDS = env.float("FIRESTORE_TIMEOUT_SECONDS", default=10.0)
+FIRESTORE_MIRROR_QUEUE = env("FIRESTORE_MIRROR_QUEUE", default="maintenance")
+FIRESTORE_MIRROR_MAX_ATTEMPTS = env.int("FIRESTORE_MIRROR_MAX_ATTEMPTS", default=10)
+FIRESTORE_MIRROR_RETRY_BASE_SECONDS = env.float("FIRESTORE_MIRROR_RETRY_BASE_SECONDS", default=2.0)
+FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS = env.float("FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS", default=300.0)
+# Dotted path of callable(conversation=) -> agent or None; a missing one means "no agent shown".
+FIRESTORE_ACTIVE_AGENT_RESOLVER = env("FIRESTORE_ACTIVE_AGENT_RESOLVER",
+                                      default="agents.selectors.active_agent_for_conversation")
+# Service-account key that signs Firebase custom tokens (POST /api/v1/firebase/token).
+FIREBASE_SERVICE_ACCOUNT_FILE = env("FIREBASE_SERVICE_ACCOUNT_FILE",
+                                    default=env("GOOGLE_APPLICATION_CREDENTIALS", default=""))
+if FIRESTORE_MIRROR_QUEUE not in QUEUE_NAMES:
+    raise environ.ImproperlyConfigured(f"FIRESTORE_MIRROR_QUEUE must be one of {QUEUE_NAMES}")

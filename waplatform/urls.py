@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("tenants.urls")),
     path("", include("pooling.urls")),
     path("", include("messaging.urls")),
+    path("", include("mirror.urls")),
 ]
 
 urlpatterns = [

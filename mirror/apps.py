@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class MirrorConfig(AppConfig):
+    """The optional Firestore mirror of each tenant's inbox (docs/firestore.md)."""
+
+    name = "mirror"
+    verbose_name = "Firestore mirror"
+    default_auto_field = "django.db.models.BigAutoField"
