@@ -244,6 +244,7 @@ RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"
 EVENT_SUBSCRIBERS = env.list(
     "EVENT_SUBSCRIBERS",
     default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event", "operations.subscribers.on_event",
+             "agents.subscribers.on_event",
              "mirror.subscribers.on_event"],
 )
 
@@ -300,10 +301,11 @@ POOL_WARM_SPARE_ABOVE = env.float("POOL_WARM_SPARE_ABOVE", default=0.8)
 POOL_PACK_BELOW = env.float("POOL_PACK_BELOW", default=0.3)
 
 # Called by `manage.py seed_demo` with the demo tenants, in order.
-DEMO_SEEDERS = ["pooling.demo.seed"]
+DEMO_SEEDERS = ["pooling.demo.seed", "agents.demo.seed"]
 
 # Per-tenant cost parts added by apps above pooling: name -> callable(tenant=, since=) -> Decimal.
-COST_CONTRIBUTORS = {"messages": "messaging.selectors.message_cost_for_tenant"}
+COST_CONTRIBUTORS = {"messages": "messaging.selectors.message_cost_for_tenant",
+                     "ai": "agents.selectors.ai_cost_for_tenant"}
 
 # --- operations: metrics and alerts ----------------------------------------
 METRICS_TOKEN = env("METRICS_TOKEN", default="")  # set it when /metrics is reachable from outside
@@ -311,6 +313,37 @@ ALERT_PROCESS_MEMORY_MB = env.int("ALERT_PROCESS_MEMORY_MB", default=3584)
 ALERT_QUEUE_WAITING = env.int("ALERT_QUEUE_WAITING", default=1000)
 ALERT_POOL_UTILISATION = env.float("ALERT_POOL_UTILISATION", default=0.9)
 ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")
+
+# --- agents (issue 6; docs/agents.md) ----------------------------------------
+# Inbound messages closer together than this get one reply (the last one's job answers them all).
+AGENTS_DEBOUNCE_SECONDS = env.float("AGENTS_DEBOUNCE_SECONDS", default=2.0)
+# A person's outbound message (API, inbox, phone) pauses automation in that conversation.
+AGENTS_PAUSE_ON_MANUAL_REPLY = env.bool("AGENTS_PAUSE_ON_MANUAL_REPLY", default=True)
+AGENTS_MANUAL_PAUSE_SECONDS = env.int("AGENTS_MANUAL_PAUSE_SECONDS", default=30 * 60)
+AGENTS_CONTEXT_MESSAGES = env.int("AGENTS_CONTEXT_MESSAGES", default=20)
+AGENTS_KB_CONFIDENCE_THRESHOLD = env.float("AGENTS_KB_CONFIDENCE_THRESHOLD", default=0.35)
+AGENTS_FALLBACK_TEXT = env("AGENTS_FALLBACK_TEXT",
+                           default="Sorry, I don't have an answer for that. A colleague will get back to you.")
+AGENTS_ANSWER_GROUPS = env.bool("AGENTS_ANSWER_GROUPS", default=False)
+# Loop guard: at most this many automated replies per conversation per minute.
+AGENTS_MAX_REPLIES_PER_MINUTE = env.int("AGENTS_MAX_REPLIES_PER_MINUTE", default=6)
+AGENTS_TRIGGER_CACHE_SECONDS = env.int("AGENTS_TRIGGER_CACHE_SECONDS", default=24 * 3600)
+AGENTS_RESPONSE_CACHE_SECONDS = env.int("AGENTS_RESPONSE_CACHE_SECONDS", default=3600)
+# LLM agents: any OpenAI-compatible /chat/completions. Agent fields win, then the tenant's
+# agent config, then these. The key is read from the environment variable named here.
+AGENTS_LLM_BASE_URL = env("AGENTS_LLM_BASE_URL", default="")
+AGENTS_LLM_MODEL = env("AGENTS_LLM_MODEL", default="")
+AGENTS_LLM_API_KEY_ENV = env("AGENTS_LLM_API_KEY_ENV", default="OPENAI_API_KEY")
+AGENTS_LLM_DEFAULT_SYSTEM_PROMPT = env(
+    "AGENTS_LLM_DEFAULT_SYSTEM_PROMPT",
+    default="You answer a business's customers on WhatsApp. Be brief, friendly and accurate; "
+            "if you do not know, say so and offer to connect them with a person.")
+AGENTS_LLM_TIMEOUT_SECONDS = env.float("AGENTS_LLM_TIMEOUT_SECONDS", default=20.0)
+AGENTS_LLM_MAX_ATTEMPTS = env.int("AGENTS_LLM_MAX_ATTEMPTS", default=3)
+AGENTS_LLM_RETRY_BASE_SECONDS = env.float("AGENTS_LLM_RETRY_BASE_SECONDS", default=0.5)
+# USD per 1,000 tokens, for agents.selectors.ai_cost_for_tenant (the tenant's "ai" cost).
+AGENTS_LLM_PRICE_PER_1K_PROMPT_TOKENS = env("AGENTS_LLM_PRICE_PER_1K_PROMPT_TOKENS", default="0.0005")
+AGENTS_LLM_PRICE_PER_1K_COMPLETION_TOKENS = env("AGENTS_LLM_PRICE_PER_1K_COMPLETION_TOKENS", default="0.0015")
 
 # --- Firestore mirror (issue 8; docs/firestore.md) -------------------------------
 # Unset = off: the event subscriber returns at once and nothing else runs.

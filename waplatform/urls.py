@@ -11,6 +11,8 @@ admin.site.site_title = "WA Platform"
 api_v1 = [
     path("", include("tenants.urls")),
     path("", include("pooling.urls")),
+    # Before messaging: agents adds PATCH /conversations/{id}, /handoff and /resume.
+    path("", include("agents.urls")),
     path("", include("messaging.urls")),
     path("", include("mirror.urls")),
 ]

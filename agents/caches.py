@@ -1,0 +1,136 @@
+"""The two caches agents keep (docs/agents.md, "Caches").
+
+Compiled triggers, per tenant: in process and in Redis, both under a version
+stamp kept in Redis. A change to any trigger or agent of the tenant replaces
+the stamp (after commit), so every process misses on its next message and
+reloads; nothing has to be told to forget. The stamp is a random token, not a
+counter, so an emptied Redis cannot bring an old stamp back to life.
+
+AI responses, per conversation: keyed by agent id and version and the
+normalised text being answered. Per conversation on purpose: an answer built
+from one contact's words is never served to another. A switch clears the
+conversation's entries (an index set lists them, so no SCAN is needed).
+
+Redis trouble never stops an answer: both caches fall back to doing the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import Callable
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from agents.triggers import CompiledTriggers, normalise_words
+from waplatform.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+# tenant id → (stamp, compiled); one worker process serves many tenants.
+_local_triggers: dict[int, tuple[str, CompiledTriggers]] = {}
+
+
+def _stamp_key(tenant_id: int) -> str:
+    return f"agents:trigger-stamp:{tenant_id}"
+
+
+def trigger_stamp(tenant_id: int) -> str:
+    redis = get_redis()
+    stamp = redis.get(_stamp_key(tenant_id))
+    if stamp is None:
+        redis.set(_stamp_key(tenant_id), secrets.token_hex(8), nx=True)
+        stamp = redis.get(_stamp_key(tenant_id))
+    return stamp.decode() if isinstance(stamp, bytes) else str(stamp)
+
+
+def compiled_triggers(tenant_id: int, load_specs: Callable[[], dict]) -> CompiledTriggers:
+    """The tenant's compiled triggers, from process memory, Redis or (last) the database.
+
+    The stamp is read before the database, so specs loaded just before a
+    change commits are stored under the old stamp, which nobody asks for again.
+    """
+    try:
+        stamp = trigger_stamp(tenant_id)
+    except RedisError:
+        logger.warning("redis unavailable: loading triggers of tenant %s from the database", tenant_id)
+        return CompiledTriggers.from_specs(load_specs())
+    local = _local_triggers.get(tenant_id)
+    if local is not None and local[0] == stamp:
+        return local[1]
+    key = f"agents:triggers:{tenant_id}:{stamp}"
+    raw = get_redis().get(key)
+    if raw is not None:
+        specs = json.loads(raw)
+    else:
+        specs = load_specs()
+        get_redis().set(key, json.dumps(specs), ex=settings.AGENTS_TRIGGER_CACHE_SECONDS)
+    compiled = CompiledTriggers.from_specs(specs)
+    _local_triggers[tenant_id] = (stamp, compiled)
+    return compiled
+
+
+def invalidate_triggers(tenant_id: int) -> None:
+    """Call after commit (agents.services does, through on_commit)."""
+    try:
+        get_redis().set(_stamp_key(tenant_id), secrets.token_hex(8))
+    except RedisError:
+        # Without a new stamp other processes keep the old triggers until Redis is back
+        # and the key expires; drop ours at least.
+        logger.exception("could not invalidate the trigger cache of tenant %s", tenant_id)
+        _local_triggers.pop(tenant_id, None)
+
+
+# --- AI responses -----------------------------------------------------------------
+
+
+def context_fingerprint(texts: list[str]) -> str:
+    normalised = "\n".join(normalise_words(t) for t in texts)
+    return hashlib.sha256(normalised.encode()).hexdigest()[:32]
+
+
+def _response_key(conversation_id: int, agent_id: int, version: int, fingerprint: str) -> str:
+    return f"agents:resp:{conversation_id}:{agent_id}:v{version}:{fingerprint}"
+
+
+def _index_key(conversation_id: int) -> str:
+    return f"agents:resp-index:{conversation_id}"
+
+
+def cached_response(*, conversation_id: int, agent_id: int, version: int, fingerprint: str) -> dict | None:
+    try:
+        raw = get_redis().get(_response_key(conversation_id, agent_id, version, fingerprint))
+    except RedisError:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def store_response(*, conversation_id: int, agent_id: int, version: int, fingerprint: str, response: dict) -> None:
+    key = _response_key(conversation_id, agent_id, version, fingerprint)
+    ttl = settings.AGENTS_RESPONSE_CACHE_SECONDS
+    try:
+        pipe = get_redis().pipeline()
+        pipe.set(key, json.dumps(response), ex=ttl)
+        pipe.sadd(_index_key(conversation_id), key)
+        pipe.expire(_index_key(conversation_id), ttl)
+        pipe.execute()
+    except RedisError:
+        logger.warning("could not cache the response for conversation %s", conversation_id)
+
+
+def clear_conversation_responses(conversation_id: int) -> int:
+    """Forget every cached response of one conversation. Call after commit."""
+    try:
+        redis = get_redis()
+        keys = list(redis.smembers(_index_key(conversation_id)))
+        if keys:
+            redis.delete(*keys)
+        redis.delete(_index_key(conversation_id))
+        return len(keys)
+    except RedisError:
+        # Entries expire on their own; the new agent's key differs anyway (agent id is in it).
+        logger.exception("could not clear cached responses of conversation %s", conversation_id)
+        return 0

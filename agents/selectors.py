@@ -1,0 +1,146 @@
+"""Reads for agents: trigger specs, a conversation's context, LLM endpoints, AI cost."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Max, QuerySet, Sum
+
+from agents import caches
+from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
+from agents.responders import Context
+from agents.responders.knowledge_base import Entry
+from agents.responders.llm import Endpoint
+from agents.triggers import CompiledTriggers
+from messaging.models import Conversation, Message
+from tenants.models import Tenant
+
+
+def agents_of(*, tenant: Tenant) -> QuerySet[Agent]:
+    return Agent.objects.filter(tenant=tenant)
+
+
+def default_agent(*, tenant_id: int) -> Agent | None:
+    return Agent.objects.filter(tenant_id=tenant_id, is_default=True, active=True).first()
+
+
+def human_agent(*, tenant_id: int) -> Agent | None:
+    return Agent.objects.filter(tenant_id=tenant_id, kind=Agent.Kind.HUMAN, active=True).order_by("pk").first()
+
+
+def trigger_specs(*, tenant_id: int) -> dict:
+    """What the trigger cache stores: JSON-safe specs of the tenant's live triggers."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    live_agents = set(Agent.objects.filter(tenant_id=tenant_id, active=True).values_list("pk", flat=True))
+    specs = []
+    for t in Trigger.objects.filter(tenant_id=tenant_id, active=True).order_by("pk"):
+        if t.agent_id is not None and t.agent_id not in live_agents:
+            continue  # a trigger of a switched-off agent must not hand it conversations
+        specs.append({
+            "id": t.pk, "kind": t.kind, "agent_id": t.agent_id, "keywords": t.keywords, "match": t.match,
+            "case_sensitive": t.case_sensitive, "pattern": t.pattern, "office_hours": t.office_hours,
+            "outside_hours": t.outside_hours, "priority": t.priority,
+        })
+    default = default_agent(tenant_id=tenant_id)
+    human = human_agent(tenant_id=tenant_id)
+    return {"triggers": specs, "default_agent_id": default.pk if default else None,
+            "human_agent_id": human.pk if human else None, "time_zone": tenant.time_zone}
+
+
+def compiled_triggers_for(*, tenant_id: int) -> CompiledTriggers:
+    return caches.compiled_triggers(tenant_id, lambda: trigger_specs(tenant_id=tenant_id))
+
+
+def state_of(*, conversation: Conversation) -> ConversationState | None:
+    return ConversationState.objects.select_related("active_agent").filter(conversation=conversation).first()
+
+
+def switch_log(*, conversation: Conversation) -> QuerySet[AgentSwitch]:
+    return AgentSwitch.objects.filter(conversation=conversation).select_related("from_agent", "to_agent", "trigger")
+
+
+def is_first_inbound(*, message: Message) -> bool:
+    return not Message.objects.filter(conversation_id=message.conversation_id, direction=Message.Direction.IN,
+                                      pk__lt=message.pk).exists()
+
+
+def newer_inbound_exists(*, conversation_id: int, message_id: int) -> bool:
+    return Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN,
+                                  pk__gt=message_id).exists()
+
+
+def last_outbound_id(*, conversation_id: int) -> int:
+    return Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.OUT) \
+        .aggregate(m=Max("pk"))["m"] or 0
+
+
+def latest_inbound_id(*, conversation_id: int) -> int:
+    return Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN) \
+        .aggregate(m=Max("pk"))["m"] or 0
+
+
+def conversation_context(*, conversation_id: int, answered_through: int, up_to: int) -> Context:
+    """The whole recent conversation (AGENTS_CONTEXT_MESSAGES), switch notes in place.
+
+    The turn is what the contact wrote since anyone last wrote to them: a new
+    agent answers the open question, not something another agent answered.
+    """
+    since = max(answered_through, last_outbound_id(conversation_id=conversation_id))
+    recent = list(
+        Message.objects.filter(conversation_id=conversation_id, pk__lte=max(up_to, since))
+        .order_by("-pk").values("pk", "direction", "text", "accepted_at")[: settings.AGENTS_CONTEXT_MESSAGES]
+    )[::-1]
+    turn = [m["text"] for m in recent if m["direction"] == "in" and since < m["pk"] <= up_to and m["text"]]
+    timeline: list[tuple[datetime, int, str, str]] = [
+        (m["accepted_at"], 0, "user" if m["direction"] == "in" else "assistant", m["text"]) for m in recent
+    ]
+    if recent:
+        first_at = recent[0]["accepted_at"]
+        for switch in AgentSwitch.objects.filter(conversation_id=conversation_id, created_at__gte=first_at) \
+                .select_related("from_agent", "to_agent").order_by("pk"):
+            note = (f"[The conversation was handed from {switch.from_agent.name if switch.from_agent else 'nobody'} "
+                    f"to {switch.to_agent.name if switch.to_agent else 'nobody'} ({switch.get_reason_display()}"
+                    f"{': ' + switch.note if switch.note else ''}). Earlier messages stay part of the conversation.]")
+            timeline.append((switch.created_at, 1, "note", note))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    return Context(conversation_id=conversation_id, turn=turn, history=[(role, text) for _, _, role, text in timeline])
+
+
+def knowledge_for(*, agent: Agent) -> list[Entry]:
+    return [Entry(id=e.pk, question=e.question, answer=e.answer, tags=[str(t) for t in (e.tags or [])])
+            for e in KnowledgeEntry.objects.filter(agent=agent).order_by("pk")]
+
+
+def llm_endpoint(*, agent: Agent) -> Endpoint:
+    """Agent fields first, then the tenant's AgentConfig, then the environment (AGENTS_LLM_*)."""
+    config = AgentConfig.objects.filter(tenant_id=agent.tenant_id).first() or AgentConfig(tenant_id=agent.tenant_id)
+    key = ""
+    for env_name in (agent.llm_api_key_env, None, config.llm_api_key_env, settings.AGENTS_LLM_API_KEY_ENV):
+        if env_name is None:
+            key = config.llm_api_key
+        elif env_name:
+            key = os.environ.get(env_name, "")
+        if key:
+            break
+    return Endpoint(
+        base_url=agent.llm_base_url or config.llm_base_url or settings.AGENTS_LLM_BASE_URL,
+        model=agent.llm_model or config.llm_model or settings.AGENTS_LLM_MODEL,
+        api_key=key, temperature=agent.temperature, system_prompt=agent.system_prompt,
+    )
+
+
+def replies_in_last(*, conversation_id: int, since: datetime) -> int:
+    return AgentReply.objects.filter(conversation_id=conversation_id, created_at__gte=since).count()
+
+
+def ai_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
+    """USD of LLM tokens the tenant's agents used since `since` (AGENTS_LLM_PRICE_PER_1K_*)."""
+    totals = AgentReply.objects.filter(tenant=tenant, created_at__gte=since).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    prompt_price = Decimal(str(settings.AGENTS_LLM_PRICE_PER_1K_PROMPT_TOKENS))
+    completion_price = Decimal(str(settings.AGENTS_LLM_PRICE_PER_1K_COMPLETION_TOKENS))
+    return (Decimal(totals["prompt"] or 0) * prompt_price + Decimal(totals["completion"] or 0) * completion_price) \
+        / Decimal(1000)

@@ -1,0 +1,45 @@
+"""The agents' subscriber on the event bus (settings.EVENT_SUBSCRIBERS).
+
+It runs in whatever process committed the event (a webhook request, a send
+worker), so it stays fast: an inbound message only schedules the reply job,
+debounced; the routing and answering happen on the `ai` queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+
+from agents import jobs, services
+from waplatform.queues import QueueFull, enqueue, get_queue
+
+logger = logging.getLogger(__name__)
+
+
+def schedule_reply(*, conversation_id: int, message_id: int) -> None:
+    """One job per inbound message, due after the debounce window. Each job answers only
+    if no newer inbound message exists by then, so a burst of messages gets one reply:
+    the last one's, covering them all."""
+    delay = settings.AGENTS_DEBOUNCE_SECONDS
+    try:
+        if delay > 0:
+            get_queue("ai").enqueue_in(timedelta(seconds=delay), jobs.respond, conversation_id, message_id)
+        else:
+            enqueue(jobs.respond, conversation_id, message_id, queue="ai")
+    except QueueFull:
+        logger.warning("ai queue full: conversation %s message %s not answered", conversation_id, message_id)
+
+
+def on_event(event: dict) -> None:
+    data = event.get("data") or {}
+    if event["type"] == "message.received" and data.get("direction") == "in":
+        schedule_reply(conversation_id=data["conversation_id"], message_id=data["id"])
+    elif event["type"] == "message.queued" and settings.AGENTS_PAUSE_ON_MANUAL_REPLY:
+        # Accepted through the API or the inbox; our own replies have an AgentReply row by now
+        # (written in the same transaction as the message), so they are told apart.
+        services.pause_for_manual_reply(message_id=data["id"])
+    elif event["type"] == "message.sent" and settings.AGENTS_PAUSE_ON_MANUAL_REPLY and data.get("direction") == "out":
+        # Also a person: written on the phone itself, reported by the bridge as from_me.
+        services.pause_for_manual_reply(message_id=data["id"], only_from_phone=True)
