@@ -1,4 +1,4 @@
-"""The knowledge-base responder: BM25 (rank-bm25's Okapi BM25) over an agent's entries.
+"""The knowledge-base responder: BM25 (rank-bm25) over an agent's entries.
 
 Fully offline. BM25 scores have no fixed scale (they grow with the query and
 the corpus), so the confidence compared with the threshold is relative: the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rank_bm25 import BM25Okapi
+from rank_bm25 import BM25Plus
 
 from agents.responders import Answer, Context
 
@@ -60,7 +60,10 @@ def best_match(entries: list[Entry], text: str) -> Match | None:
     if not entries or not query:
         return None
     corpus = [entry.document() or ["_"] for entry in entries]
-    bm25 = BM25Okapi(corpus)
+    # BM25Plus with delta 0 is Okapi BM25 with a never-negative idf, log((N+1)/n): plain
+    # Okapi gives words found in over half the entries a negative weight, which in a small
+    # knowledge base (one to three entries) makes every match score zero.
+    bm25 = BM25Plus(corpus, delta=0)
     scores = bm25.get_scores(query)
     best = max(range(len(entries)), key=lambda i: scores[i])
     if scores[best] <= 0:

@@ -22,7 +22,13 @@ from messaging.models import Message
 from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent
 from tests.bridges.conftest import free_port, spawn_sandbox  # noqa: F401  (fixture)
-from tests.messaging.conftest import _messaging_settings, platform, work, work_until  # noqa: F401  (fixtures)
+from tests.messaging.conftest import (  # noqa: F401  (fixtures, re-exported for this package)
+    _messaging_settings,
+    group_listener,
+    platform,
+    work,
+    work_until,
+)
 
 AI_QUEUES = ("ai",)  # sends stay queued: the tests without a bridge only look at what agents wrote
 WITH_SENDS = ("ai", "high", "medium", "low", "webhooks")
