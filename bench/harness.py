@@ -1,0 +1,365 @@
+"""What every benchmark runs on: its own Redis, database, daphne, worker pools and
+sandbox workers, all on loopback, all stopped at the end.
+
+The driver (this process) sets its environment before Django loads, so the
+driver and every subprocess read the same settings from the same variables
+(REDIS_URL, DATABASE_URL, WAP_VAR_DIR, ...), exactly as the launcher does.
+
+Every process is started in its own session and, on Linux, with a parent-death
+signal, so Ctrl-C, an exception or even a SIGKILL of the driver leaves nothing
+behind; `Harness.close()` stops them in order (platform first, Redis last).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from waplatform.embedded_redis import EmbeddedRedis, free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SANDBOX_KEY = "bench-sandbox-key"
+CLOUD_APP_SECRET = "bench-cloud-app-secret"
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the child gets SIGTERM if the driver dies without cleaning up.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+    os.setsid()
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    kind: str  # platform | sandbox
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def rss(self) -> int:
+        total = 0
+        for process in self.tree():
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def stop(self, grace: float = 10.0) -> None:
+        if not self.alive():
+            return
+        members = self.tree()
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+        for process in members:  # a worker pool's children, if the pool did not take them down
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.popen.wait(5)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Harness:
+    """One per `python -m bench` run. A fresh database per benchmark, one Redis flushed between them."""
+
+    def __init__(self, *, tiny: bool = False, keep_tmp: bool = False):
+        self.tiny = tiny
+        self.keep_tmp = keep_tmp
+        self.tmp = Path(tempfile.mkdtemp(prefix="wap-bench-"))
+        self.out_dir = Path(__file__).resolve().parent
+        self.var = self.tmp / "var"
+        self.logs = self.tmp / "logs"
+        self.logs.mkdir(parents=True)
+        self.redis: EmbeddedRedis | None = None
+        self.procs: list[Proc] = []
+        self.web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.database_url_base = os.environ.get("BENCH_DATABASE_URL", "")
+        self._template_db: Path | None = None
+        self._db_count = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> "Harness":
+        self.redis = EmbeddedRedis(port=free_port(), data_dir=self.tmp / "redis", appendonly=False).start()
+        env = {
+            "REDIS_URL": self.redis.url,
+            "DATABASE_URL": self.database_url_base or f"sqlite:///{self.tmp / 'template.sqlite3'}",
+            "WAP_VAR_DIR": str(self.var),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus"),
+            "PORT": str(self.web_port),
+            "PUBLIC_BASE_URL": self.web_url,
+            "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            # Load: the cap protects a real deployment from unbounded backlogs; a
+            # benchmark preloads thousands of jobs on purpose.
+            "QUEUE_MAX_WAITING": "10000000",
+            "ALERT_QUEUE_WAITING": "10000000",
+            # Static slots only: the bench starts its own sandbox workers and knows their pids.
+            "POOL_PROVISIONER": "static",
+            "CLOUD_API_APP_SECRET": CLOUD_APP_SECRET,
+            "CLOUD_API_VERIFY_TOKEN": "bench-verify",
+            "SANDBOX_AUTO_SCAN_SECONDS": "0.1",
+            "DJANGO_SETTINGS_MODULE": "waplatform.settings",
+        }
+        for name in ("WAP_TEST_RUN_ID", "EMBEDDED_REDIS_PORT"):
+            os.environ.pop(name, None)
+        os.environ.update(env)
+        (self.var / "prometheus").mkdir(parents=True, exist_ok=True)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", "--noinput", verbosity=0)
+        if not self.database_url_base:
+            from django.db import connections
+
+            connections.close_all()
+            self._template_db = self.tmp / "template.sqlite3"
+        return self
+
+    def fresh_database(self) -> None:
+        """A new SQLite file copied from the migrated template (PostgreSQL: retire what the last benchmark left)."""
+        from django.db import connections
+
+        connections.close_all()
+        if self._template_db is None:
+            from pooling.models import Slot
+
+            Slot.objects.exclude(state=Slot.State.RETIRED).update(state=Slot.State.RETIRED)
+            return
+        self._db_count += 1
+        path = self.tmp / f"bench-{self._db_count}.sqlite3"
+        shutil.copyfile(self._template_db, path)
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+        connections["default"].settings_dict["NAME"] = str(path)
+        from django.conf import settings
+
+        settings.DATABASES["default"]["NAME"] = str(path)
+
+    def reset_redis(self) -> None:
+        from waplatform.redis import get_redis
+
+        get_redis().flushdb()
+
+    def stop_processes(self) -> None:
+        # Platform first (workers finish their job), sandboxes after, so nothing posts into the void.
+        for kind in ("platform", "sandbox"):
+            for proc in reversed([p for p in self.procs if p.kind == kind]):
+                proc.stop()
+        self.procs.clear()
+
+    def close(self) -> None:
+        try:
+            self.stop_processes()
+        finally:
+            if self.redis:
+                self.redis.stop()
+            if not self.keep_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> "Harness":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- processes ------------------------------------------------------------------------
+
+    def spawn(self, name: str, args: list[str], *, kind: str = "platform", env: dict | None = None, **extra) -> Proc:
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as out:
+            popen = subprocess.Popen(
+                args, cwd=BASE_DIR, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            )
+        proc = Proc(name=name, popen=popen, kind=kind, log=log, extra=extra)
+        self.procs.append(proc)
+        return proc
+
+    def _check_alive(self, proc: Proc) -> None:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+
+    def start_web(self, env: dict | None = None) -> Proc:
+        proc = self.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port),
+                                     "waplatform.asgi:application"], env=env)
+
+        def up() -> bool:
+            self._check_alive(proc)
+            try:
+                return httpx.get(self.web_url + "/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout=60, what="daphne /healthz")
+        return proc
+
+    def start_workers(self, queue: str, num: int, env: dict | None = None) -> Proc:
+        """`manage.py run_worker_pool QUEUE --num-workers N`, as in the Procfile; returns when all listen."""
+        proc = self.spawn(f"workers-{queue}", [sys.executable, "manage.py", "run_worker_pool", queue,
+                                               "--num-workers", str(num)], env=env, queue=queue, num=num)
+        from rq import Worker
+
+        from waplatform.queues import get_queue
+
+        q = get_queue(queue)
+
+        def listening() -> bool:
+            self._check_alive(proc)
+            return len(Worker.all(queue=q)) >= num
+
+        wait_until(listening, timeout=90, interval=0.1, what=f"{num} worker(s) on {queue}")
+        return proc
+
+    def start_scheduler(self) -> Proc:
+        return self.spawn("scheduler", [sys.executable, "manage.py", "rqcron", "waplatform.cron"])
+
+    def start_sandbox(self, *, capacity: int, ack_delay: float = 0.2, echo_delay: float = 1.0,
+                      auto_scan_seconds: float = 0.1) -> Proc:
+        port = free_port()
+        proc = self.spawn(
+            f"sandbox-{port}",
+            [sys.executable, "-m", "pooling.bridges.sandbox", "--port", str(port), "--capacity", str(capacity),
+             f"--api-key={SANDBOX_KEY}", "--auto-scan-seconds", str(auto_scan_seconds),
+             "--ack-delay", str(ack_delay), "--echo-delay", str(echo_delay)],
+            kind="sandbox", env={"DJANGO_SETTINGS_MODULE": ""}, base_url=f"http://127.0.0.1:{port}",
+        )
+        base_url = proc.extra["base_url"]
+
+        def up() -> bool:
+            self._check_alive(proc)
+            try:
+                return httpx.get(base_url + "/ping", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout=30, what="sandbox /ping")
+        return proc
+
+    def rss(self, kind: str) -> int:
+        return sum(p.rss() for p in self.procs if p.kind == kind)
+
+    def rss_by_process(self) -> dict[str, int]:
+        return {p.name: p.rss() for p in self.procs}
+
+    def logs_of(self, prefix: str) -> str:
+        return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.procs if p.name.startswith(prefix))
+
+
+# --- platform set-up shared by the benchmarks (through the apps' services) -------------------
+
+
+def bench_tier(name: str, **overrides):
+    """A tier of its own for one benchmark, the standard tier's values with `overrides`.
+
+    A row like the ones operators edit in admin; the benchmark says which limits
+    it raises and why.
+    """
+    from tenants.default_tiers import DEFAULT_TIERS
+    from tenants.models import Tier
+
+    row = {**DEFAULT_TIERS[0], "name": name, "display_name": f"Bench {name}", **overrides}
+    return Tier.objects.create(**row)
+
+
+def make_tenant(tier, name: str):
+    from tenants.services import create_tenant
+
+    tenant, key = create_tenant(name=name, tier=tier)
+    return tenant, key.plaintext
+
+
+def register_sandbox_slot(sandbox: Proc, *, tier, capacity: int):
+    from pooling import services as pooling
+
+    return pooling.register_static_slot(dialect="sandbox", base_url=sandbox.extra["base_url"],
+                                        api_key=SANDBOX_KEY, tier=tier, capacity=capacity)
+
+
+def start_working_sessions(tenants, *, timeout: float = 120, phone_number_ids: dict | None = None) -> None:
+    """start_session for each tenant, then wait until every session reports WORKING.
+
+    Needs daphne (the sandbox reports WORKING by signed webhook) and a
+    `maintenance` worker (the start job calls the bridge).
+    """
+    from pooling import services as pooling
+    from pooling.models import WhatsAppSession
+
+    for tenant in tenants:
+        pooling.start_session(tenant=tenant, phone_number_id=(phone_number_ids or {}).get(tenant.pk, ""))
+    ids = [t.pk for t in tenants]
+    wait_until(lambda: WhatsAppSession.objects.filter(tenant_id__in=ids, status="WORKING").count() == len(ids),
+               timeout=timeout, interval=0.2, what=f"{len(ids)} session(s) WORKING")
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=2, default=str)
