@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     names = options.names or BENCHMARKS
     signal.signal(signal.SIGTERM, _terminate)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import logging
+
     from bench.harness import Harness
+
+    logging.getLogger("rq").setLevel(logging.WARNING)  # in-process workers (profiling) would log every job
 
     results: dict = {}
     harness = Harness(tiny=options.tiny, keep_tmp=options.keep_tmp)

@@ -119,10 +119,20 @@ def profile_pipeline(h: Harness, tenant, n: int) -> dict:
     with CaptureQueriesContext(connection) as queries:
         profiler.start()
         started = time.perf_counter()
-        worker.work(burst=True)
+        worker.work(burst=True, logging_level="WARNING")
         elapsed = time.perf_counter() - started
         profiler.stop()
     commands = redis.info("stats")["total_commands_processed"] - commands_before
+    # The same count for rq's own share: n no-op jobs through the same worker class.
+    from rq import Queue
+
+    from bench import jobs
+
+    q = worker.queues[0]
+    q.enqueue_many([Queue.prepare_data(jobs.noop) for _ in range(n)])
+    noop_before = redis.info("stats")["total_commands_processed"]
+    django_rq.get_worker("low").work(burst=True, logging_level="WARNING")
+    noop_commands = redis.info("stats")["total_commands_processed"] - noop_before
     statements: dict[str, int] = {}
     for q in queries.captured_queries:
         sql = q["sql"].split(" WHERE ")[0][:90]
@@ -136,6 +146,7 @@ def profile_pipeline(h: Harness, tenant, n: int) -> dict:
         "in_process_messages_per_s": n / elapsed,
         "db_queries_per_message": len(queries.captured_queries) / n,
         "redis_commands_per_message": commands / n,
+        "redis_commands_per_noop_job": noop_commands / n,
         "top_statements_per_message": {sql: round(count / n, 2) for sql, count in top},
         "profile": str(out),
     }
