@@ -65,10 +65,13 @@ INSTALLED_APPS = [
     "agents",
     "operations",
     "mirror",
+    "inbox",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files under daphne, which serves none itself (docs/inbox.md).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -364,3 +367,14 @@ FIREBASE_SERVICE_ACCOUNT_FILE = env("FIREBASE_SERVICE_ACCOUNT_FILE",
                                     default=env("GOOGLE_APPLICATION_CREDENTIALS", default=""))
 if FIRESTORE_MIRROR_QUEUE not in QUEUE_NAMES:
     raise environ.ImproperlyConfigured(f"FIRESTORE_MIRROR_QUEUE must be one of {QUEUE_NAMES}")
+
+# --- live inbox (issue 7; docs/inbox.md) -------------------------------------------
+# Live WebSocket connections per tenant (the seed's 200 listeners); one more is closed with 4429.
+INBOX_MAX_CONNECTIONS_PER_TENANT = env.int("INBOX_MAX_CONNECTIONS_PER_TENANT", default=200)
+# A connection counts toward the cap for this long after its last renewal; its consumer renews
+# it every third of that, so a daphne that died stops counting within this time.
+INBOX_CONNECTION_LEASE_SECONDS = env.float("INBOX_CONNECTION_LEASE_SECONDS", default=90.0)
+# whitenoise serves STATIC_ROOT (collectstatic, run by the launcher); with finders it serves
+# the apps' static folders directly, for development and the browser tests.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS

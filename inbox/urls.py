@@ -1,0 +1,9 @@
+from django.urls import path
+
+from inbox import api, views
+
+urlpatterns = [
+    path("", views.inbox_page, name="inbox"),
+    path("api/agent-states", api.AgentStatesView.as_view(), name="inbox-agent-states"),
+    path("api/conversations/<int:pk>/read", api.MarkReadView.as_view(), name="inbox-mark-read"),
+]
