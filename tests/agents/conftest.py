@@ -25,6 +25,7 @@ from tests.bridges.conftest import free_port, spawn_sandbox  # noqa: F401  (fixt
 from tests.messaging.conftest import (  # noqa: F401  (fixtures, re-exported for this package)
     _messaging_settings,
     group_listener,
+    hook_relay,
     platform,
     work,
     work_until,
