@@ -67,7 +67,7 @@ def _enqueue_or_backlog(*, kind: str, tenant_id: int, object_id: int, event: dic
                         attempt: int = 1, delay: float = 0) -> int:
     from mirror import jobs
 
-    args = (kind, tenant_id, object_id, event, attempt)
+    args = (str(kind), tenant_id, object_id, event, attempt)  # plain str: jobs pickle no enums
     try:
         if delay > 0:
             get_queue(settings.FIRESTORE_MIRROR_QUEUE).enqueue_in(timedelta(seconds=delay), jobs.mirror_object, *args)
@@ -201,22 +201,30 @@ def _agent_resolver(path: str):
 
 
 def active_agent_for(conversation: Conversation) -> dict | None:
-    """The conversation's active agent as {id, name, kind}, if the agents app says who it is.
+    """Who answers the conversation, as {id, name, kind, owner}, if the agents app says so.
 
-    Read through a dotted path (FIRESTORE_ACTIVE_AGENT_RESOLVER), never an
-    import of agents: the mirror sits beside the apps and must work without it.
+    Read through a dotted path (FIRESTORE_ACTIVE_AGENT_RESOLVER, by default the
+    agents app's `state_of`), never an import of agents: the mirror must work
+    with or without that app. The resolver may return the conversation's
+    agent state (with `active_agent` and `owner`) or the agent itself.
     """
-    resolver = _agent_resolver(settings.FIRESTORE_ACTIVE_AGENT_RESOLVER) if settings.FIRESTORE_ACTIVE_AGENT_RESOLVER \
-        else None
+    path = settings.FIRESTORE_ACTIVE_AGENT_RESOLVER
+    resolver = _agent_resolver(path) if path else None
     if resolver is None:
         return None
-    agent = resolver(conversation=conversation)
-    if agent is None:
+    found = resolver(conversation=conversation)
+    if found is None:
         return None
-    if isinstance(agent, dict):
-        return {"id": agent.get("id"), "name": str(agent.get("name") or ""), "kind": str(agent.get("kind") or "")}
-    return {"id": getattr(agent, "pk", None), "name": str(getattr(agent, "name", "") or ""),
-            "kind": str(getattr(agent, "kind", "") or "")}
+    agent = getattr(found, "active_agent", found)
+    owner = str(getattr(found, "owner", "") or "")
+    if agent is None and not owner:
+        return None
+    return {
+        "id": getattr(agent, "pk", None),
+        "name": str(getattr(agent, "name", "") or ""),
+        "kind": str(getattr(agent, "kind", "") or ""),
+        "owner": owner,
+    }
 
 
 # --- status and dead letters -----------------------------------------------------------
@@ -265,5 +273,5 @@ def retry_dead_letter(*, dead_letter: DeadLetter) -> None:
     from mirror import jobs
 
     DeadLetter.objects.filter(pk=dead_letter.pk).update(retried_at=timezone.now())
-    enqueue_on_commit(jobs.mirror_object, dead_letter.kind, dead_letter.tenant_id, dead_letter.object_id,
+    enqueue_on_commit(jobs.mirror_object, str(dead_letter.kind), dead_letter.tenant_id, dead_letter.object_id,
                       None, 1, queue=settings.FIRESTORE_MIRROR_QUEUE)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from google.api_core.exceptions import ServiceUnavailable
+from google.api_core.retry import Retry, if_exception_type
 from google.cloud import firestore
 
 from mirror import client as mirror_client
@@ -27,6 +29,10 @@ from tests.messaging.conftest import *  # noqa: F401,F403,E402
 from tests.messaging.conftest import _messaging_settings  # noqa: F401,E402  (autouse; private names skip *)
 
 EMULATOR_DIR = Path(__file__).parent / "emulator"
+# gRPC shares connections between channels to one address: right after the
+# emulator restarts, a read can meet the reconnect backoff the mirror's
+# failed writes left behind.
+READ_RETRY = Retry(predicate=if_exception_type(ServiceUnavailable), initial=0.1, maximum=1.0, timeout=15)
 INSTALLED_MARKER = EMULATOR_DIR / "node_modules" / "@firestore-emulator" / "server" / "package.json"
 
 
@@ -98,11 +104,11 @@ class Mirror:
     db: firestore.Client
 
     def doc(self, path: str) -> dict | None:
-        snap = self.db.document(path).get(retry=None, timeout=5)
+        snap = self.db.document(path).get(retry=READ_RETRY, timeout=5)
         return snap.to_dict() if snap.exists else None
 
     def ids(self, collection: str) -> list[str]:
-        return sorted(snap.id for snap in self.db.collection(collection).stream(retry=None, timeout=5))
+        return sorted(snap.id for snap in self.db.collection(collection).stream(retry=READ_RETRY, timeout=5))
 
     def wipe_tenant(self, tenant_id: int) -> int:
         """Delete a tenant's whole tree (the emulator has no recursive delete)."""

@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import services as messaging
-from messaging.models import Message
+from messaging.models import Conversation, Message
 from mirror import client as mirror_client
 from mirror import documents
+from mirror import services as mirror_services
 from mirror.models import MirrorStatus
 from tests.factories import TenantFactory
 from tests.messaging.conftest import work, work_until
@@ -56,7 +57,8 @@ def test_a_send_and_an_inbound_message_appear_under_the_tenant_path_only(mirror,
                             and d["last_message"] and d["last_message"]["id"] == inbound.pk and d, work=work)
     assert conversation["contact"] == {"id": inbound.contact_id, "wa_id": "4915112345678", "name": "Ann"}
     assert conversation["unread_count"] == 1 and conversation["last_message"]["preview"] == "Hallo"
-    assert conversation["active_agent"] is None or set(conversation["active_agent"]) == {"id", "name", "kind"}
+    assert conversation["active_agent"] == mirror_services.active_agent_for(Conversation.objects.get(
+        pk=inbound.conversation_id))
 
     # and the tenant document carries name, tier and session state
     tenant_doc = mirror.doc(f"tenants/{tenant.pk}")
