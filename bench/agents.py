@@ -1,0 +1,116 @@
+"""agents: inbound message -> knowledge-base reply `sent`, p50/p95 at 1, 10 and 50
+conversations in parallel.
+
+Workload. daphne, one `maintenance`, W `ai` and W `low` workers, one sandbox
+worker with the tenant's WORKING session. The tenant's default agent is a
+knowledge-base agent with 20 entries. Each round, C new contacts each send
+one question at the same moment (POST /sandbox/inbound); latency is from that
+POST to the reply's `sent_at` (webhook -> ingest -> event -> `ai` job ->
+BM25 answer -> send_message -> `low` job -> bridge -> `sent`). Rounds per
+level: --agents-rounds. Ratio: p50 at the highest parallelism / p50 at 1.
+
+Set for the run: AGENTS_DEBOUNCE_SECONDS=0 (the 2 s debounce is a deliberate
+wait, not work) and the bench tier sends at 1,000 msg/s (standard: 0.5/s per
+number, under which 50 replies alone need 100 s). Pacing jitter is left on.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from bench.harness import (SANDBOX_KEY, Harness, bench_tier, make_tenant, percentile, register_sandbox_slot,
+                           start_working_sessions, wait_until)
+
+NAME = "agents"
+ENV = {"AGENTS_DEBOUNCE_SECONDS": "0"}
+TOPICS = ["opening hours", "delivery times", "return policy", "payment methods", "gift cards", "store locations",
+          "warranty", "shipping costs", "order tracking", "account password", "loyalty points", "student discount",
+          "bulk orders", "invoice copy", "size guide", "international shipping", "pre-orders", "price match",
+          "repairs", "newsletter"]
+
+
+def missing_dependency() -> str | None:
+    from django.conf import settings
+
+    if "agents" not in settings.INSTALLED_APPS or "agents.subscribers.on_event" not in settings.EVENT_SUBSCRIBERS:
+        return "needs the agents app (INSTALLED_APPS and EVENT_SUBSCRIBERS)"
+    try:
+        from agents import services
+
+        services.create_agent, services.create_knowledge_entry, services.respond  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        return f"needs agents.services ({exc})"
+    return None
+
+
+def setup_agent(tenant) -> None:
+    from agents import services
+    from agents.models import Agent
+
+    agent = services.create_agent(tenant=tenant, name="FAQ", kind=Agent.Kind.KNOWLEDGE_BASE, is_default=True)
+    for topic in TOPICS:
+        services.create_knowledge_entry(agent=agent, question=f"What about your {topic}?",
+                                        answer=f"Here is everything about our {topic}.")
+
+
+def one_round(tenant, client: httpx.Client, base_url: str, session_name: str, senders: list[str]) -> list[float | None]:
+    from messaging.models import Message
+
+    posted: dict[str, float] = {}
+    for i, sender in enumerate(senders):
+        posted[sender] = time.time()
+        client.post(base_url + "/sandbox/inbound",
+                    json={"session": session_name, "from": sender, "text": f"what about your {TOPICS[i % 20]}?",
+                          "name": f"Bench {i}"}, headers={"X-Api-Key": SANDBOX_KEY}).raise_for_status()
+    replies = Message.objects.filter(tenant=tenant, direction="out", contact__wa_id__in=senders, sent_at__isnull=False)
+
+    def all_sent() -> bool:
+        return replies.values("contact_id").distinct().count() >= len(senders)
+
+    try:
+        wait_until(all_sent, timeout=60 + 2 * len(senders), interval=0.05, what="replies")
+    except TimeoutError:
+        pass
+    first: dict[str, float] = {}
+    for wa_id, sent_at in replies.order_by("sent_at").values_list("contact__wa_id", "sent_at"):
+        first.setdefault(wa_id, sent_at.timestamp())
+    return [(first[s] - posted[s]) * 1000 if s in first else None for s in senders]
+
+
+def run(h: Harness, o) -> dict:
+    reason = missing_dependency()
+    if reason:
+        return {"skipped": reason}
+    from pooling.bridging import session_name_on_bridge
+    from pooling.models import WhatsAppSession
+
+    levels = [int(x) for x in str(o.agents_parallel).split(",")]
+    rounds = [int(x) for x in str(o.agents_rounds).split(",")]
+    h.start_web(env=ENV)
+    h.start_workers("maintenance", 1, env=ENV)
+    h.start_workers("ai", o.workers, env=ENV)
+    h.start_workers("low", o.workers, env=ENV)
+    sandbox = h.start_sandbox(capacity=2)
+    tier = bench_tier("bench-agents", messages_per_second=1000, send_queue="low")
+    tenant, _ = make_tenant(tier, "bench agents")
+    register_sandbox_slot(sandbox, tier=tier, capacity=2)
+    start_working_sessions([tenant])
+    setup_agent(tenant)
+    session_name = session_name_on_bridge(WhatsAppSession.objects.get(tenant=tenant))
+    figures: dict = {"workers_ai": o.workers, "workers_low": o.workers}
+    p50s = {}
+    with httpx.Client(timeout=10) as client:
+        for level, n_rounds in zip(levels, rounds + [1] * len(levels)):
+            samples: list[float | None] = []
+            for r in range(n_rounds):
+                senders = [f"4479{level:03d}{r:03d}{i:04d}" for i in range(level)]
+                samples += one_round(tenant, client, sandbox.extra["base_url"], session_name, senders)
+            got = [s for s in samples if s is not None]
+            p50s[level] = percentile(got, 50)
+            figures.update({f"c{level}_replies": len(got), f"c{level}_unanswered": len(samples) - len(got),
+                            f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(got, 95)})
+    low, high = min(levels), max(levels)
+    return {"figures": figures,
+            "ratio": {"name": f"p50 at {high} parallel / p50 at {low}", "value": p50s[high] / p50s[low]}}

@@ -1,0 +1,110 @@
+"""inbound: sandbox-injected inbound message -> event on the live-inbox WebSocket, against
+a raw channel-layer group_send -> the same WebSocket.
+
+Workload. daphne, one `maintenance` worker, one sandbox worker hosting the
+tenant's WORKING session. A WebSocket client (websockets, sync) connects to
+/ws/inbox/?token=<api key>. Raw: the driver calls
+async_to_sync(channel_layer.group_send) on the tenant's group, exactly what
+messaging.live.broadcast_event does, and times until the frame arrives. Full:
+the driver POSTs /sandbox/inbound; the sandbox signs and posts the WAHA
+webhook to /hooks/waha/<slot>/, the platform verifies, stores, commits and
+publishes, and the consumer forwards the event. N samples each, one at a
+time (latency, not throughput), after one warm-up each. Ratio: p50 full / p50 raw.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+
+from bench.harness import (SANDBOX_KEY, Harness, bench_tier, make_tenant, percentile, register_sandbox_slot,
+                           start_working_sessions)
+
+NAME = "inbound"
+WAIT_SECONDS = 10.0
+
+
+def connect(h: Harness, token: str):
+    """The consumer's socket, or a reason why there is none."""
+    from websockets.sync.client import connect as ws_connect
+
+    url = h.web_url.replace("http://", "ws://") + f"/ws/inbox/?token={token}"
+    try:
+        return ws_connect(url, open_timeout=5, max_size=None), None
+    except Exception as exc:  # a 404/403 handshake, a refused upgrade: the consumer is not there
+        return None, f"needs /ws/inbox/ ({type(exc).__name__}: {exc})"
+
+
+def wait_for(ws, marker: str, timeout: float = WAIT_SECONDS) -> float | None:
+    """perf_counter() when a frame containing `marker` arrives; None on timeout."""
+    deadline = time.perf_counter() + timeout
+    while (left := deadline - time.perf_counter()) > 0:
+        try:
+            frame = ws.recv(timeout=left)
+        except TimeoutError:
+            return None
+        if marker in (frame if isinstance(frame, str) else frame.decode(errors="replace")):
+            return time.perf_counter()
+    return None
+
+
+def sample_raw(ws, tenant_id: int) -> float | None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from messaging.live import tenant_group
+
+    marker = uuid.uuid4().hex
+    event = {"id": marker, "type": "message.status", "tenant": tenant_id, "created_at": "",
+             "data": {"id": 0, "status": "read", "bench": marker}}
+    t0 = time.perf_counter()
+    async_to_sync(get_channel_layer().group_send)(tenant_group(tenant_id), {"type": "event.message", "event": event})
+    arrived = wait_for(ws, marker)
+    return None if arrived is None else (arrived - t0) * 1000
+
+
+def sample_inbound(ws, client: httpx.Client, base_url: str, session_name: str) -> float | None:
+    marker = uuid.uuid4().hex
+    t0 = time.perf_counter()
+    client.post(base_url + "/sandbox/inbound", json={"session": session_name, "from": "447700900555",
+                                                      "text": f"bench inbound {marker}", "name": "Bench"},
+                headers={"X-Api-Key": SANDBOX_KEY}).raise_for_status()
+    arrived = wait_for(ws, marker)
+    return None if arrived is None else (arrived - t0) * 1000
+
+
+def summary(prefix: str, values: list[float | None]) -> dict:
+    got = [v for v in values if v is not None]
+    return {f"{prefix}_samples": len(got), f"{prefix}_lost": len(values) - len(got),
+            f"{prefix}_p50_ms": percentile(got, 50), f"{prefix}_p99_ms": percentile(got, 99)}
+
+
+def run(h: Harness, o) -> dict:
+    from pooling.bridging import session_name_on_bridge
+    from pooling.models import WhatsAppSession
+
+    h.start_web()
+    h.start_workers("maintenance", 1)
+    sandbox = h.start_sandbox(capacity=2)
+    tier = bench_tier("bench-inbound")
+    tenant, token = make_tenant(tier, "bench inbound")
+    register_sandbox_slot(sandbox, tier=tier, capacity=2)
+    start_working_sessions([tenant])
+    ws, reason = connect(h, token)
+    if ws is None:
+        return {"skipped": reason}
+    session_name = session_name_on_bridge(WhatsAppSession.objects.get(tenant=tenant))
+    n = o.inbound_samples
+    with ws, httpx.Client(timeout=10) as client:
+        sample_raw(ws, tenant.pk)
+        raw = [sample_raw(ws, tenant.pk) for _ in range(n)]
+        if not any(raw):
+            return {"skipped": "the /ws/inbox/ consumer forwarded no raw group_send event"}
+        sample_inbound(ws, client, sandbox.extra["base_url"], session_name)
+        full = [sample_inbound(ws, client, sandbox.extra["base_url"], session_name) for _ in range(n)]
+    figures = {**summary("raw_group_send", raw), **summary("inbound", full)}
+    return {"figures": figures,
+            "ratio": {"name": "inbound p50 / raw group_send p50",
+                      "value": figures["inbound_p50_ms"] / figures["raw_group_send_p50_ms"]}}
