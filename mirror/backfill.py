@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Max, Q
+from google.api_core.retry import Retry, if_exception_type
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
@@ -22,6 +23,16 @@ from mirror.models import MirrorStatus, SyncCheckpoint
 from tenants.models import Tenant
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+
+def _retrying(func, retry_for: float):
+    """The command waits out a short blip (gRPC reconnects with backoff after an
+    outage) for `retry_for` seconds before it gives up and leaves its checkpoint."""
+    if retry_for <= 0:
+        return func
+    return Retry(predicate=if_exception_type(*client.TRANSIENT_ERRORS), initial=0.5, maximum=5.0,
+                 timeout=retry_for)(func)
 
 
 @dataclass
@@ -63,8 +74,9 @@ def _last_messages(conversation_ids: list[int]) -> dict[int, Message]:
 
 
 def sync_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: int = 200, restart: bool = False,
-                force: bool = False, progress: Progress | None = None) -> SyncResult:
+                force: bool = False, retry_for: float = 60.0, progress: Progress | None = None) -> SyncResult:
     """Write the tenant's documents from the database, resuming an unfinished run with the same --since."""
+    _write = _retrying(client.write_guarded, retry_for)
     progress = progress or (lambda stage, done, total: None)
     batch_size = max(1, min(batch_size, client.BATCH_LIMIT))
     checkpoint = None if restart else (SyncCheckpoint.objects.filter(tenant=tenant, since=since,
@@ -73,7 +85,7 @@ def sync_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: in
     if checkpoint is None:
         checkpoint = SyncCheckpoint.objects.create(tenant=tenant, since=since)
 
-    result.written += client.write_guarded(
+    result.written += _write(
         [services.tenant_mirror_document(tenant, snapshot_at=timezone.now())], force=force)
 
     conversations = _conversations(tenant, since)
@@ -88,7 +100,7 @@ def sync_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: in
         docs = [documents.conversation_document(c, last_message=latest.get(c.pk),
                                                 active_agent=services.active_agent_for(c), snapshot_at=snapshot_at)
                 for c in chunk]
-        result.written += client.write_guarded(docs, force=force)
+        result.written += _write(docs, force=force)
         done += len(chunk)
         _advance(checkpoint, last_conversation_id=chunk[-1].pk, written=result.written)
         progress("conversations", done, total)
@@ -101,7 +113,7 @@ def sync_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: in
         if not chunk:
             break
         snapshot_at = timezone.now()
-        result.written += client.write_guarded(
+        result.written += _write(
             [documents.message_document(m, snapshot_at=snapshot_at) for m in chunk], force=force)
         done += len(chunk)
         _advance(checkpoint, last_message_id=chunk[-1].pk, written=result.written)
@@ -121,7 +133,7 @@ def _advance(checkpoint: SyncCheckpoint, **changes) -> None:
 
 
 def verify_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: int = 200,
-                  progress: Progress | None = None) -> VerifyResult:
+                  retry_for: float = 60.0, progress: Progress | None = None) -> VerifyResult:
     """Compare the tenant's documents with what the database says; nothing is written.
 
     Reports documents that differ, are missing, or exist in Firestore without
@@ -129,9 +141,10 @@ def verify_tenant(*, tenant: Tenant, since: datetime | None = None, batch_size: 
     """
     progress = progress or (lambda stage, done, total: None)
     result = VerifyResult(tenant=tenant.slug)
+    _read = _retrying(client.get_documents, retry_for)
 
     def compare(expected: list[documents.MirrorDocument]) -> None:
-        stored = client.get_documents([doc.path for doc in expected])
+        stored = _read([doc.path for doc in expected])
         for doc in expected:
             lines = documents.differences(doc.data, stored[doc.path])
             if lines:

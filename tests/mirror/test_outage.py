@@ -5,12 +5,16 @@ leaves the shared one alone."""
 
 import time
 
+import django_rq
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from messaging.models import Message
 from mirror import documents
-from mirror.models import DeadLetter, MirrorStatus
+from mirror import jobs as mirror_jobs
+from mirror.models import Backlog, DeadLetter, MirrorStatus, SyncCheckpoint
 from tests.factories import TenantFactory, UserFactory
 from tests.messaging.conftest import work, work_until
 from tests.mirror.conftest import Emulator, use_emulator, wait_for
@@ -95,3 +99,44 @@ def test_the_last_attempt_dead_letters_and_the_admin_retries_it(own_emulator, tr
     dead.refresh_from_db()
     assert dead.retried_at is not None and dead.resolved_at is not None
     assert client.get(reverse("admin:mirror_mirrorstatus_changelist")).status_code == 200
+
+
+def test_a_refused_enqueue_is_kept_in_the_backlog_and_the_sweep_catches_up(mirror, transactional_db, settings):
+    # given the maintenance queue refuses new jobs (as when Redis is down or the queue is full)
+    tenant = TenantFactory()
+    settings.QUEUE_MAX_WAITING = 0
+
+    # when the tenant changes, the event is still published and nothing raises
+    publish_event(tenant_id=tenant.pk, type="tenant.updated", data={})
+
+    # then the object waits in the backlog
+    assert list(Backlog.objects.values_list("kind", "object_id")) == [("tenant", tenant.pk)]
+
+    # when the queue takes jobs again and the periodic sweep runs (as rq's cron runs it)
+    settings.QUEUE_MAX_WAITING = 1000
+    django_rq.get_queue("maintenance").enqueue(mirror_jobs.sweep_backlog)
+    work("maintenance")
+
+    # then the document is written and the backlog is empty
+    assert mirror.doc(f"tenants/{tenant.pk}")["name"] == tenant.name
+    assert not Backlog.objects.exists()
+
+
+def test_an_interrupted_firestore_sync_resumes_from_its_checkpoint(own_emulator, transactional_db, capsys):
+    emulator, mirror = own_emulator
+    tenant = TenantFactory()
+
+    # given a sync that Firestore cut short
+    emulator.stop()
+    with pytest.raises(CommandError, match="run the command again to resume"):
+        call_command("firestore_sync", "--tenant", tenant.slug, "--no-progress", "--retry-for", "0")
+    assert SyncCheckpoint.objects.get(tenant=tenant).finished_at is None
+
+    # when it runs again with Firestore back
+    emulator.start()
+    call_command("firestore_sync", "--tenant", tenant.slug, "--no-progress")
+
+    # then it resumed the same checkpoint and finished it
+    assert f"{tenant.slug}: 1 documents written (resumed)" in capsys.readouterr().out
+    assert SyncCheckpoint.objects.get(tenant=tenant).finished_at is not None
+    assert mirror.doc(f"tenants/{tenant.pk}")["slug"] == tenant.slug

@@ -6,6 +6,7 @@ from datetime import timezone as dt_timezone
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from google.api_core.exceptions import RetryError
 
 from mirror import backfill, client
 from tenants.models import Tenant
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true",
                             help="overwrite even documents whose stored status or snapshot looks newer")
         parser.add_argument("--batch-size", type=int, default=200, help="documents per Firestore commit (max 500)")
+        parser.add_argument("--retry-for", type=float, default=60.0, metavar="SECONDS",
+                            help="keep retrying an unavailable Firestore this long before stopping (0: not at all)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
 
     def handle(self, *args, **options):
@@ -48,10 +51,10 @@ class Command(BaseCommand):
         self._show_progress = not options["no_progress"]
         try:
             if options["verify"]:
-                self._verify(tenants, since, options["batch_size"])
+                self._verify(tenants, since, options["batch_size"], options["retry_for"])
             else:
                 self._sync(tenants, since, options)
-        except client.TRANSIENT_ERRORS as exc:
+        except (*client.TRANSIENT_ERRORS, RetryError) as exc:
             raise CommandError(f"Firestore is unavailable ({exc}); run the command again to resume.") from exc
 
     def _sync(self, tenants, since, options) -> None:
@@ -59,16 +62,17 @@ class Command(BaseCommand):
         for tenant in tenants:
             result = backfill.sync_tenant(tenant=tenant, since=since, batch_size=options["batch_size"],
                                           restart=options["restart"], force=options["force"],
+                                          retry_for=options["retry_for"],
                                           progress=self._progress(tenant))
             total += result.written
             resumed = " (resumed)" if result.resumed else ""
             self.stdout.write(f"{tenant.slug}: {result.written} documents written{resumed}")
         self.stdout.write(self.style.SUCCESS(f"Mirror synced: {total} documents written."))
 
-    def _verify(self, tenants, since, batch_size) -> None:
+    def _verify(self, tenants, since, batch_size, retry_for) -> None:
         checked = differing = 0
         for tenant in tenants:
-            result = backfill.verify_tenant(tenant=tenant, since=since, batch_size=batch_size,
+            result = backfill.verify_tenant(tenant=tenant, since=since, batch_size=batch_size, retry_for=retry_for,
                                             progress=self._progress(tenant))
             checked += result.checked
             differing += len(result.differing)
