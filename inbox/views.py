@@ -1,8 +1,9 @@
 """The /inbox/ page: a shell the browser fills from the REST API and the /ws/inbox/ socket."""
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from tenants.authentication import member_tenant
@@ -15,7 +16,19 @@ def _choices(user) -> list[Tenant]:
     return [m.tenant for m in user.memberships.select_related("tenant__tier").order_by("tenant__name")]
 
 
-@login_required
+class InboxLoginView(auth_views.LoginView):
+    """Tenant members sign in here: the admin's login form admits staff only."""
+
+    template_name = "inbox/login.html"
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("inbox")
+
+
+class InboxLogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("inbox-login")
+
+
+@login_required(login_url=reverse_lazy("inbox-login"))
 @ensure_csrf_cookie
 def inbox_page(request):
     slug = request.GET.get("tenant", "").strip()

@@ -141,7 +141,7 @@
         li.tabIndex = 0;
         if (c.unread_count > 0) li.classList.add("has-unread");
         li.append(el("span", "name", contactName(c.contact)), el("span", "time", shortTime(c.last_message_at)));
-        li.append(el("span", "preview", c.preview || (c.contact && c.contact.wa_id ? "+" + c.contact.wa_id : "")));
+        li.append(el("span", "preview", c.preview || (c.contact && c.contact.name ? "+" + c.contact.wa_id : "")));
         const badges = el("span", "badges");
         const agent = agentLabel(c.id);
         if (agent.text) badges.append(el("span", "agent-chip" + (agent.human ? " human" : ""), agent.text));
@@ -297,7 +297,7 @@
     const c = state.conversations.get(state.openId);
     if (!c) return;
     $("thread-title").textContent = contactName(c.contact);
-    $("thread-sub").textContent = c.contact && c.contact.wa_id ? "+" + c.contact.wa_id : "";
+    $("thread-sub").textContent = c.contact && c.contact.name && c.contact.wa_id ? "+" + c.contact.wa_id : "";
     const agent = agentLabel(c.id);
     const chip = $("thread-agent");
     chip.className = "agent-chip" + (agent.human ? " human" : "");

@@ -1,0 +1,182 @@
+"""Browser tests: Debian's Chromium driven by Playwright against the platform as it runs.
+
+Not pytest-django's live server: it is a WSGI server and cannot carry the
+inbox's WebSocket. The platform is started as `make run` starts it, on the
+test database: a daphne process (HTTP, WebSocket, static files through
+whitenoise) and an rq worker pool process. A sandbox worker process is the
+tenant's WhatsApp, and posts its webhooks to that daphne.
+
+Run these on their own (`pytest tests/browser`): mixed with the async database
+tests in one process they hung (DESIGN.md), so a run that collects both leaves
+these out. The test thread reads the database while Playwright's event loop
+runs on it, hence DJANGO_ALLOW_ASYNC_UNSAFE for these tests only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from django.db import connection
+
+from tests.bridges.conftest import REPO_ROOT, free_port, spawn_sandbox  # noqa: F401  (fixture)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+BROWSER_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    browser = [i for i in items if BROWSER_DIR in Path(str(i.path)).parents]
+    if browser and len(browser) < len(items):
+        for item in browser:
+            items.remove(item)
+        config.hook.pytest_deselected(items=browser)
+        sys.stderr.write(f"\n{len(browser)} browser tests left out: run them on their own, `pytest tests/browser`\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _database_url() -> str:
+    """The test database, for processes of our own (the test run created it already)."""
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    auth = f"{quote(s['USER'] or '')}:{quote(s['PASSWORD'] or '')}@" if s["USER"] else ""
+    return f"postgres://{auth}{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@dataclass
+class RunningPlatform:
+    url: str
+    port: int
+    env: dict
+    logs: Path
+    web: subprocess.Popen | None = None
+    workers: subprocess.Popen | None = None
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start_web(self) -> None:
+        self.web = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                                          "waplatform.asgi:application"])
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.web.poll() is None, f"daphne exited; see {self.logs / 'daphne.log'}"
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "daphne did not answer /healthz within 30 s"
+            time.sleep(0.1)
+
+    def stop_web(self) -> None:
+        _stop(self.web)
+
+    def start_workers(self) -> None:
+        self.workers = self._spawn("workers", [sys.executable, "manage.py", "run_worker_pool", "high", "medium",
+                                               "low", "ai", "webhooks", "maintenance", "--num-workers", "1"])
+
+    def stop(self) -> None:
+        for process in (self.web, self.workers):
+            if process is not None:
+                _stop(process)
+
+
+@pytest.fixture
+def running_platform(request, transactional_db, settings) -> Iterator[RunningPlatform]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    logs = ARTIFACTS / request.node.name
+    logs.mkdir(parents=True, exist_ok=True)
+    # The sandbox is told where to post its webhooks by whoever starts the session.
+    settings.PUBLIC_BASE_URL = url
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DJANGO_SETTINGS_MODULE": "waplatform.settings",
+        "DATABASE_URL": _database_url(),
+        "PUBLIC_BASE_URL": url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "WHITENOISE_USE_FINDERS": "true",
+        "PACING_JITTER_SECONDS": "0.02",
+        "MESSAGE_RETRY_BASE_SECONDS": "0.05",
+        "MESSAGE_SESSION_WAIT_SECONDS": "0.2",
+        "LOG_LEVEL": "WARNING",
+    }
+    platform = RunningPlatform(url=url, port=port, env=env, logs=logs)
+    try:
+        platform.start_web()
+        platform.start_workers()
+        yield platform
+    finally:
+        platform.stop()
+
+
+@pytest.fixture
+def page(request, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        try:
+            yield page
+        finally:
+            report = getattr(request.node, "report_call", None)
+            if report is not None and report.failed:
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+            context.close()
+            browser.close()
+
+
+def screenshot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll the database (or anything) until the condition holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(interval)
