@@ -93,6 +93,7 @@ def run(h: Harness, o) -> dict:
     h.start_workers("ai", o.workers, env=ENV)
     h.start_workers("low", o.workers, env=ENV)
     sandbox = h.start_sandbox(capacity=2)
+    h.ready()
     tier = bench_tier("bench-agents", messages_per_second=1000, send_queue="low")
     tenant, _ = make_tenant(tier, "bench agents")
     register_sandbox_slot(sandbox, tier=tier, capacity=2)

@@ -39,6 +39,7 @@ def run(h: Harness, o) -> dict:
 
     h.start_web()
     sandbox = h.start_sandbox(capacity=2)
+    h.ready()
     tier = bench_tier("bench-api", api_rate_limit_per_minute=10_000_000, send_queue="low")
     tenant, token = make_tenant(tier, "bench api")
     register_sandbox_slot(sandbox, tier=tier, capacity=2)

@@ -95,6 +95,16 @@ class Proc:
                 pass
         return total
 
+    def pss(self) -> int:
+        """Proportional set size: pages shared with a pool's parent counted once, not per worker."""
+        total = 0
+        for process in self.tree():
+            try:
+                total += process.memory_full_info().pss
+            except (psutil.Error, AttributeError):
+                pass
+        return total
+
     def stop(self, grace: float = 10.0) -> None:
         if not self.alive():
             return
@@ -143,6 +153,7 @@ class Harness:
         self.database_url_base = os.environ.get("BENCH_DATABASE_URL", "")
         self._template_db: Path | None = None
         self._db_count = 0
+        self._pending: list[tuple[str, Callable[[], bool], float]] = []
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -250,6 +261,7 @@ class Harness:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
 
     def start_web(self, env: dict | None = None) -> Proc:
+        """daphne, as the Procfile runs it. Not waited for: call ready()."""
         proc = self.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port),
                                      "waplatform.asgi:application"], env=env)
 
@@ -260,11 +272,11 @@ class Harness:
             except httpx.HTTPError:
                 return False
 
-        wait_until(up, timeout=60, what="daphne /healthz")
+        self._pending.append(("daphne /healthz", up, 60))
         return proc
 
     def start_workers(self, queue: str, num: int, env: dict | None = None) -> Proc:
-        """`manage.py run_worker_pool QUEUE --num-workers N`, as in the Procfile; returns when all listen."""
+        """`manage.py run_worker_pool QUEUE --num-workers N`, as in the Procfile. Not waited for: call ready()."""
         proc = self.spawn(f"workers-{queue}", [sys.executable, "manage.py", "run_worker_pool", queue,
                                                "--num-workers", str(num)], env=env, queue=queue, num=num)
         from rq import Worker
@@ -277,8 +289,14 @@ class Harness:
             self._check_alive(proc)
             return len(Worker.all(queue=q)) >= num
 
-        wait_until(listening, timeout=90, interval=0.1, what=f"{num} worker(s) on {queue}")
+        self._pending.append((f"{num} worker(s) on {queue}", listening, 90))
         return proc
+
+    def ready(self) -> None:
+        """Wait for everything started so far: processes boot side by side, not one after another."""
+        pending, self._pending = self._pending, []
+        for what, predicate, timeout in pending:
+            wait_until(predicate, timeout=timeout, interval=0.1, what=what)
 
     def start_scheduler(self) -> Proc:
         return self.spawn("scheduler", [sys.executable, "manage.py", "rqcron", "waplatform.cron"])
@@ -307,6 +325,9 @@ class Harness:
 
     def rss(self, kind: str) -> int:
         return sum(p.rss() for p in self.procs if p.kind == kind)
+
+    def pss(self, kind: str) -> int:
+        return sum(p.pss() for p in self.procs if p.kind == kind)
 
     def rss_by_process(self) -> dict[str, int]:
         return {p.name: p.rss() for p in self.procs}

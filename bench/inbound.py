@@ -88,6 +88,7 @@ def run(h: Harness, o) -> dict:
     h.start_web()
     h.start_workers("maintenance", 1)
     sandbox = h.start_sandbox(capacity=2)
+    h.ready()
     tier = bench_tier("bench-inbound")
     tenant, token = make_tenant(tier, "bench inbound")
     register_sandbox_slot(sandbox, tier=tier, capacity=2)

@@ -57,6 +57,7 @@ def run(h: Harness, o) -> dict:
     h.start_workers("maintenance", 1)
     h.start_workers("low", workers)
     sandbox = h.start_sandbox(capacity=2, ack_delay=3600)
+    h.ready()
     tier = bench_tier("bench-pacing", send_queue="low")
     tenant, _ = make_tenant(tier, "bench pacing")
     register_sandbox_slot(sandbox, tier=tier, capacity=2)

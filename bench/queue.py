@@ -158,6 +158,7 @@ def run(h: Harness, o) -> dict:
     h.start_workers("maintenance", 1)
     h.start_workers("low", workers, env={"PACING_JITTER_SECONDS": "0"})
     sandbox = h.start_sandbox(capacity=2, ack_delay=3600)
+    h.ready()
     tier = bench_tier("bench-queue", messages_per_second=1_000_000, send_queue="low")
     tenant, _ = make_tenant(tier, "bench queue")
     register_sandbox_slot(sandbox, tier=tier, capacity=2)

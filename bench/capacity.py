@@ -1,0 +1,122 @@
+"""capacity: tenants with WORKING sandbox sessions at growing sizes (default 500, 1,000,
+2,000): memory, placement rate, one health-check cycle and one optimisation cycle.
+
+Workload. The platform as the Procfile runs it: daphne, `maintenance` (2
+workers), `low` (1 worker), the rq cron scheduler; sandbox workers of
+--capacity-per-sandbox sessions each (default 250) registered as static slots
+of a bench tier, added as the size grows. At each size the new tenants are
+created (create_tenant), placed (start_session: allocation + start job), and
+waited for until every session is WORKING (the sandbox scans after 0.1 s and
+reports by signed webhook). Then:
+- RSS and PSS (psutil; PSS counts pages a worker pool shares with its parent once), each process and its children) of the platform's processes
+  and of the sandbox workers, separately; per tenant = (RSS - RSS before any
+  tenant) / tenants;
+- allocations/s: place_tenant calls (start_session) per second, and
+  sessions reaching WORKING per second;
+- one `run_health_checks` and one `optimize_pools` job on `maintenance`,
+  timed by rq (started_at -> ended_at).
+
+Limits raised for the run: the bench tier holds --capacity-per-sandbox
+tenants per slot and 1,000 slots (standard: 10 per slot, 20 slots), so 2,000
+tenants fit on 8 sandbox processes instead of 200.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.harness import Harness, bench_tier, make_tenant, register_sandbox_slot, start_working_sessions, wait_until
+
+NAME = "capacity"
+MB = 1024 * 1024
+
+
+def timed_job(func) -> float:
+    """Run `func` as a job on `maintenance`; its duration in seconds as rq recorded it."""
+    from rq.job import JobStatus
+
+    from waplatform.queues import get_queue
+
+    job = get_queue("maintenance").enqueue(func, result_ttl=600, job_timeout=3600)
+
+    def finished() -> bool:
+        job.refresh()
+        return job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED)
+
+    wait_until(finished, timeout=3600, interval=0.1, what=f"{func.__name__} job")
+    if job.get_status() != JobStatus.FINISHED:
+        raise RuntimeError(f"{func.__name__} failed: {job.latest_result().exc_string if job.latest_result() else ''}")
+    return (job.ended_at - job.started_at).total_seconds()
+
+
+def run(h: Harness, o) -> dict:
+    from pooling import jobs as pooling_jobs
+    from pooling import services as pooling
+
+    sizes = sorted(int(x) for x in str(o.capacity_sizes).split(","))
+    per = o.capacity_per_sandbox
+    h.start_web()
+    h.start_workers("maintenance", 2)
+    h.start_workers("low", 1)
+    h.start_scheduler()
+    h.ready()
+    tier = bench_tier("bench-capacity", tenants_per_slot=per, max_slots=1000)
+    time.sleep(1.0)
+    base_platform = h.rss("platform")
+    base_platform_pss = h.pss("platform")
+    sandboxes = []
+    rows = []
+    created = 0
+    for size in sizes:
+        while len(sandboxes) * per < size:
+            sandbox = h.start_sandbox(capacity=per)
+            register_sandbox_slot(sandbox, tier=tier, capacity=per)
+            sandboxes.append(sandbox)
+        new = [make_tenant(tier, f"bench capacity {i}")[0] for i in range(created, size)]
+        created = size
+        t0 = time.perf_counter()
+        for tenant in new:
+            pooling.start_session(tenant=tenant)
+        placing = time.perf_counter() - t0
+        from pooling.models import WhatsAppSession
+
+        wait_until(lambda: WhatsAppSession.objects.filter(status="WORKING").count() >= size,
+                   timeout=120 + size * 0.5, interval=0.25, what=f"{size} sessions WORKING")
+        working = time.perf_counter() - t0
+        platform_rss, sandbox_rss = h.rss("platform"), h.rss("sandbox")
+        platform_pss, sandbox_pss = h.pss("platform"), h.pss("sandbox")
+        health = timed_job(pooling_jobs.run_health_checks)
+        optimise = timed_job(pooling_jobs.optimize_pools)
+        rows.append({
+            "tenants": size, "sandboxes": len(sandboxes),
+            "platform_rss_mb": platform_rss / MB, "sandbox_rss_mb": sandbox_rss / MB,
+            "platform_pss_mb": platform_pss / MB, "sandbox_pss_mb": sandbox_pss / MB,
+            "platform_kb_per_tenant": (platform_rss - base_platform) / size / 1024,
+            "sandbox_kb_per_tenant": sandbox_rss / size / 1024,
+            "allocations_per_s": len(new) / placing, "working_per_s": len(new) / working,
+            "health_cycle_s": health, "optimise_cycle_s": optimise,
+            "processes_mb": {k: round(v / MB, 1) for k, v in h.rss_by_process().items()},
+        })
+    figures: dict = {"platform_rss_before_tenants_mb": base_platform / MB,
+                     "platform_pss_before_tenants_mb": base_platform_pss / MB}
+    for row in rows:
+        n = row["tenants"]
+        for key, value in row.items():
+            if key not in ("tenants",):
+                figures[f"n{n}_{key}"] = value
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        grow = (last["tenants"] / first["tenants"])
+        figures["growth_tenants_x"] = grow
+        figures["growth_health_cycle_x"] = last["health_cycle_s"] / first["health_cycle_s"]
+        figures["growth_optimise_cycle_x"] = last["optimise_cycle_s"] / first["optimise_cycle_s"]
+        figures["growth_platform_rss_x"] = last["platform_rss_mb"] / first["platform_rss_mb"]
+        figures["growth_sandbox_rss_x"] = last["sandbox_rss_mb"] / first["sandbox_rss_mb"]
+        figures["marginal_sandbox_kb_per_tenant"] = (
+            (last["sandbox_rss_mb"] - first["sandbox_rss_mb"]) * 1024 / (last["tenants"] - first["tenants"]))
+        figures["marginal_health_ms_per_tenant"] = (
+            (last["health_cycle_s"] - first["health_cycle_s"]) * 1000 / (last["tenants"] - first["tenants"]))
+    last = rows[-1]
+    return {"figures": figures, "rows": rows,
+            "ratio": {"name": f"health cycle / 30 s interval at {last['tenants']} tenants",
+                      "value": last["health_cycle_s"] / 30.0}}
