@@ -146,6 +146,8 @@ def running_platform(request, transactional_db, settings) -> Iterator[RunningPla
 def page(request, monkeypatch):
     from playwright.sync_api import sync_playwright
 
+    # Fail, not skip: a browser test silently skipped is a page nobody checked.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
