@@ -26,6 +26,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from agents.triggers import CompiledTriggers, normalise_words
+from waplatform import counters
 from waplatform.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ def compiled_triggers(tenant_id: int, load_specs: Callable[[], dict]) -> Compile
         return CompiledTriggers.from_specs(load_specs())
     local = _local_triggers.get(tenant_id)
     if local is not None and local[0] == stamp:
+        counters.incr("cache_lookups", cache="triggers", result="hit")
         return local[1]
     key = f"agents:triggers:{tenant_id}:{stamp}"
     raw = get_redis().get(key)
+    counters.incr("cache_lookups", cache="triggers", result="hit" if raw is not None else "miss")
     if raw is not None:
         specs = json.loads(raw)
     else:
@@ -105,6 +108,7 @@ def cached_response(*, conversation_id: int, agent_id: int, version: int, finger
         raw = get_redis().get(_response_key(conversation_id, agent_id, version, fingerprint))
     except RedisError:
         return None
+    counters.incr("cache_lookups", cache="ai_responses", result="hit" if raw else "miss")
     return json.loads(raw) if raw else None
 
 

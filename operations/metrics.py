@@ -18,7 +18,9 @@ from functools import lru_cache
 import psutil
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from waplatform import counters
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
@@ -32,8 +34,6 @@ INBOUND_PUSH_LATENCY = Histogram(
 AGENT_REPLY_LATENCY = Histogram(
     "wap_agent_reply_latency_seconds", "Inbound message -> agent reply sent", buckets=LATENCY_BUCKETS
 )
-CACHE_LOOKUPS = Counter("wap_cache_lookups_total", "Trigger and AI response cache lookups", ["cache", "result"])
-WEBHOOK_DELIVERIES = Counter("wap_webhook_deliveries_total", "Deliveries to tenants' endpoints", ["outcome"])
 WEBSOCKET_CONNECTIONS = Gauge(
     "wap_websocket_connections", "Open live-inbox WebSocket connections", multiprocess_mode="livesum"
 )
@@ -61,6 +61,7 @@ def observe_event(event: dict) -> None:
         latency = _seconds_since(data.get("accepted_at"), now)
         if latency is not None:
             SEND_LATENCY.labels(tier).observe(latency)
+        _observe_agent_reply(data.get("id"), now)
     elif kind == "message.failed":
         MESSAGES.labels("out", "failed", tier).inc()
     elif kind == "message.received":
@@ -68,12 +69,18 @@ def observe_event(event: dict) -> None:
         latency = _seconds_since(data.get("accepted_at"), now)
         if latency is not None:
             INBOUND_PUSH_LATENCY.observe(latency)
-    elif kind == "agent.replied":
-        latency = _seconds_since(data.get("inbound_at"), now)
-        if latency is not None:
-            AGENT_REPLY_LATENCY.observe(latency)
-    elif kind == "webhook.delivery":
-        WEBHOOK_DELIVERIES.labels(data.get("outcome", "unknown")).inc()
+
+
+def _observe_agent_reply(message_id: int | None, now: datetime) -> None:
+    """An agent's reply just went out: time it from the inbound message it answers (the seed's
+    "average response time under 2 s")."""
+    from agents.models import AgentReply
+
+    inbound_at = (
+        AgentReply.objects.filter(message_id=message_id).values_list("in_reply_to__accepted_at", flat=True).first()
+    )
+    if inbound_at:
+        AGENT_REPLY_LATENCY.observe(max(0.0, (now - inbound_at).total_seconds()))
 
 
 class StateCollector:
@@ -106,6 +113,19 @@ class StateCollector:
         for queue in selectors.queues():
             depth.add_metric([queue.name], queue.waiting)
         yield depth
+
+        lookups = CounterMetricFamily("wap_cache_lookups", "Trigger and AI response cache lookups",
+                                      labels=["cache", "result"])
+        for name, labels, value in counters.read_all():
+            if name == "cache_lookups":
+                lookups.add_metric([labels.get("cache", ""), labels.get("result", "")], value)
+        yield lookups
+
+        deliveries = GaugeMetricFamily("wap_webhook_deliveries", "Deliveries to tenants' endpoints by outcome",
+                                       labels=["status"])
+        for status, count in selectors.webhook_deliveries_by_status().items():
+            deliveries.add_metric([status], count)
+        yield deliveries
 
         memory = GaugeMetricFamily("wap_process_memory_bytes", "RSS of each platform process", labels=["role", "pid"])
         for process in selectors.platform_processes():

@@ -166,3 +166,9 @@ def websocket_connections() -> int:
         if line.startswith(WEBSOCKET_CONNECTIONS._name + " ") or line.startswith(WEBSOCKET_CONNECTIONS._name + "{"):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
+
+
+def webhook_deliveries_by_status() -> dict[str, int]:
+    from messaging.models import WebhookDelivery
+
+    return dict(WebhookDelivery.objects.values_list("status").annotate(n=Count("pk")))

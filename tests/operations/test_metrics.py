@@ -50,3 +50,16 @@ def test_metrics_need_the_token_when_one_is_set(db):
     assert Client().get("/metrics").status_code == 403
     assert Client().get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert Client().get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_agent_replies_and_cache_lookups_show_in_metrics(db):
+    from waplatform import counters
+
+    counters.incr("cache_lookups", cache="triggers", result="hit")
+    counters.incr("cache_lookups", cache="triggers", result="hit")
+    counters.incr("cache_lookups", cache="ai_responses", result="miss")
+
+    after = scrape()
+
+    assert after[("wap_cache_lookups_total", (("cache", "triggers"), ("result", "hit")))] == 2
+    assert after[("wap_cache_lookups_total", (("cache", "ai_responses"), ("result", "miss")))] == 1
