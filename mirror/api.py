@@ -35,8 +35,12 @@ class FirebaseTokenView(TenantScopedGenericAPIView):
     def post(self, request):
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
+        app_user = given.validated_data["user"]
+        member = getattr(request.auth, "user", None)  # a member signed in to the platform, not an API key
+        if not app_user and member is not None:
+            app_user = f"user-{member.pk}"
         try:
-            minted = custom_tokens.mint_custom_token(tenant=self.tenant, app_user=given.validated_data["user"])
+            minted = custom_tokens.mint_custom_token(tenant=self.tenant, app_user=app_user)
         except custom_tokens.CustomTokensNotConfigured as exc:
             raise FirebaseNotConfigured(str(exc)) from exc
         return Response(self.OutputSerializer({

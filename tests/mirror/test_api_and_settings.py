@@ -8,7 +8,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
+from rest_framework.test import APIClient
+
 from mirror.custom_tokens import AUDIENCE
+from tests.factories import MembershipFactory
 from waplatform.events import publish_event
 
 
@@ -74,6 +77,22 @@ def test_firebase_token_carries_the_callers_tenant_claim(api_client, tenant, set
     assert claims["iss"] == claims["sub"] == "mirror@demo-project.iam.gserviceaccount.com"
     assert claims["exp"] - claims["iat"] == 3600
     assert body["path"] == f"tenants/{tenant.pk}" and body["project_id"] == "demo-project"
+
+
+def test_a_signed_in_member_gets_a_token_of_its_own(tenant, settings, service_account):
+    path, public_key = service_account
+    settings.FIRESTORE_PROJECT = "demo-project"
+    settings.FIREBASE_SERVICE_ACCOUNT_FILE = str(path)
+    member = MembershipFactory(tenant=tenant)
+    client = APIClient()
+    client.force_login(member.user)
+
+    response = client.post("/api/v1/firebase/token", {}, format="json")
+
+    assert response.status_code == 200, response.content
+    claims = jwt.decode(response.json()["token"], certs=public_key, audience=AUDIENCE)
+    assert claims["uid"] == f"tenant-{tenant.pk}:user-{member.user.pk}"
+    assert claims["claims"] == {"tenant": str(tenant.pk)}
 
 
 def test_firebase_token_needs_an_api_key(client):
