@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from messaging.models import Message
+from mirror import client as mirror_client
 from mirror import documents
 from mirror import jobs as mirror_jobs
 from mirror.models import Backlog, DeadLetter, MirrorStatus, SyncCheckpoint
@@ -21,6 +22,14 @@ from tests.mirror.conftest import Emulator, use_emulator, wait_for
 from waplatform.events import publish_event
 
 pytestmark = pytest.mark.integration
+
+
+def answers(mirror) -> bool:
+    try:
+        mirror.doc("probe/ready")
+    except Exception:  # noqa: BLE001 - any gRPC error means not up yet
+        return False
+    return True
 
 
 @pytest.fixture
@@ -87,15 +96,18 @@ def test_the_last_attempt_dead_letters_and_the_admin_retries_it(own_emulator, tr
 
     # when Firestore is back and an operator retries it from the admin
     emulator.start()
+    # gRPC's reconnect backoff on the old channel would outlast the 2 attempts this test allows;
+    # a restarted worker process gets a fresh channel the same way.
+    wait_for(lambda: answers(mirror))
+    mirror_client.reset_client()
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     changelist = reverse("admin:mirror_deadletter_changelist")
     assert client.get(changelist).status_code == 200
     response = client.post(changelist, {"action": "retry", "_selected_action": [dead.pk]})
     assert response.status_code == 302
-    work("maintenance")
-
     # then the document is written and the letter resolved
-    assert mirror.doc(f"tenants/{tenant.pk}")["name"] == tenant.name
+    doc = wait_for(lambda: mirror.doc(f"tenants/{tenant.pk}"), work=lambda: work("maintenance"))
+    assert doc["name"] == tenant.name
     dead.refresh_from_db()
     assert dead.retried_at is not None and dead.resolved_at is not None
     assert client.get(reverse("admin:mirror_mirrorstatus_changelist")).status_code == 200
