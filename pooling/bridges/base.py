@@ -152,6 +152,11 @@ class Bridge(abc.ABC):
     @abc.abstractmethod
     def get_session(self, name: str) -> SessionInfo: ...
 
+    def list_sessions(self) -> list[SessionInfo] | None:
+        """Every session on the worker in one call, or None where the dialect has no such call
+        (then callers ask per session). Health checks use it: one request per slot, not per tenant."""
+        return None
+
     @abc.abstractmethod
     def stop_session(self, name: str) -> None: ...
 

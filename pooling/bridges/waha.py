@@ -133,6 +133,10 @@ class WahaBridge(Bridge):
     def get_session(self, name: str) -> SessionInfo:
         return _session_info(name, response_json(self.http.request("GET", f"/api/sessions/{_seg(name)}")))
 
+    def list_sessions(self) -> list[SessionInfo]:
+        rows = response_json(self.http.request("GET", "/api/sessions", params={"all": "true"})).get("data") or []
+        return [_session_info(str(row.get("name", "")), row) for row in rows if isinstance(row, dict)]
+
     def stop_session(self, name: str) -> None:
         self.http.request("POST", f"/api/sessions/{_seg(name)}/stop")
 

@@ -362,3 +362,14 @@ def test_timeouts_and_refusals_are_transient() -> None:
         waha(Recorder(timeout)).ping()
     with pytest.raises(TransientBridgeError):
         cloud(Recorder(refused)).send("1", OutboundMessage(to="1", type="text", text="x"))
+
+
+def test_waha_list_sessions_asks_for_all_sessions_in_one_call() -> None:
+    recorder = Recorder(lambda r: httpx.Response(200, json=[
+        {"name": "t1", "status": "WORKING", "me": {"id": "1@c.us"}}, {"name": "t2", "status": "STOPPED"}]))
+
+    sessions = waha(recorder).list_sessions()
+
+    request = recorder.last
+    assert (request.method, request.url.path, request.url.params["all"]) == ("GET", "/api/sessions", "true")
+    assert [(s.name, s.status) for s in sessions] == [("t1", "WORKING"), ("t2", "STOPPED")]
