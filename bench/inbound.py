@@ -32,7 +32,8 @@ def connect(h: Harness, token: str):
 
     url = h.web_url.replace("http://", "ws://") + f"/ws/inbox/?token={token}"
     try:
-        return ws_connect(url, open_timeout=5, max_size=None), None
+        # A browser on the inbox page sends its Origin; AllowedHostsOriginValidator requires one.
+        return ws_connect(url, open_timeout=5, max_size=None, origin=h.web_url), None
     except Exception as exc:  # a 404/403 handshake, a refused upgrade: the consumer is not there
         return None, f"needs /ws/inbox/ ({type(exc).__name__}: {exc})"
 
