@@ -1,7 +1,6 @@
 """The live-inbox subscriber of the event bus: every event goes to the tenant's Channels group."""
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from waplatform.channels import group_send
 
 
 def tenant_group(tenant_id: int) -> str:
@@ -10,7 +9,6 @@ def tenant_group(tenant_id: int) -> str:
 
 def broadcast_event(event: dict) -> None:
     """An EVENT_SUBSCRIBERS entry. Consumers handle it in `event_message` (type "event.message")."""
-    layer = get_channel_layer()
-    if layer is None or not event.get("tenant"):
+    if not event.get("tenant"):
         return
-    async_to_sync(layer.group_send)(tenant_group(event["tenant"]), {"type": "event.message", "event": event})
+    group_send(tenant_group(event["tenant"]), {"type": "event.message", "event": event})

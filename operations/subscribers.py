@@ -1,10 +1,9 @@
 """Event-bus subscribers of the operations app."""
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from operations import metrics
+from waplatform.channels import group_send
 
 STAFF_GROUP = "staff"
 
@@ -12,9 +11,7 @@ STAFF_GROUP = "staff"
 def on_event(event: dict) -> None:
     metrics.observe_event(event)
     if event["type"].startswith("alert."):
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(STAFF_GROUP, {"type": "event.message", "event": event})
+        group_send(STAFF_GROUP, {"type": "event.message", "event": event})
         if settings.ALERT_WEBHOOK_URL:
             from operations import jobs
             from waplatform.queues import enqueue

@@ -153,3 +153,18 @@ def test_add_slot_refuses_a_server_that_does_not_answer(db):
         call_command("add_slot", "--dialect", "waha", "--url", "http://127.0.0.1:9", "--api-key", "k",
                      "--tier", "standard", "--capacity", "10")
     assert not Slot.objects.exists()
+
+
+def test_a_periodic_cycle_is_skipped_while_the_previous_one_still_runs(db):
+    from pooling import jobs
+    from waplatform.redis import get_redis
+
+    held = get_redis().lock("wap:pool:running:health check", timeout=60)
+    assert held.acquire(blocking=False)
+
+    skipped = jobs.run_health_checks()
+    held.release()
+    ran = jobs.run_health_checks()
+
+    assert skipped == ["skipped: the previous health check is still running"]
+    assert ran == ["checked 0 slot(s): 0 healthy"]
