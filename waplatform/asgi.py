@@ -12,6 +12,21 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _cap_request_headers() -> None:
+    """daphne runs on Twisted, whose HTTP channel drops a request whose headers
+    pass this many bytes; pinned here so the limit is ours, not a default."""
+    from django.conf import settings
+
+    try:
+        from twisted.web.http import HTTPChannel
+    except ImportError:  # served by something other than daphne
+        return
+    HTTPChannel.totalHeadersSize = settings.MAX_REQUEST_HEADER_BYTES
+
+
+_cap_request_headers()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

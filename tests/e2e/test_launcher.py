@@ -30,6 +30,23 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90) -> None
     raise AssertionError(f"{url} not ready within {timeout} s")
 
 
+def raw_get(port: int, *, header_bytes: int) -> bytes:
+    """A GET with one header of the given size; returns the status line (empty if dropped)."""
+    import socket
+
+    request = (f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {'a' * header_bytes}\r\n"
+               "Connection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except OSError:
+            pass
+    return answer.split(b"\r\n", 1)[0]
+
+
 def command_line(process: psutil.Process) -> str:
     try:
         return " ".join(process.cmdline())
@@ -53,6 +70,8 @@ def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", launcher)
         login = httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=10)
+        headers_8k = raw_get(port, header_bytes=8 * 1024)
+        headers_20k = raw_get(port, header_bytes=20 * 1024)
         children = psutil.Process(launcher.pid).children(recursive=True)
         names = " ".join(command_line(c) for c in children)
 
@@ -65,6 +84,7 @@ def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
 
     output = (tmp_path / "launcher.log").read_text()
     assert login.status_code == 200 and b"WA Platform" in login.content
+    assert headers_8k.startswith(b"HTTP/1.1 200") and not headers_20k.startswith(b"HTTP/1.1 200")
     assert "Demo operator: operator /" in output and f"http://127.0.0.1:{port}/admin/" in output
     assert "daphne" in names and "run_worker_pool" in names and "rqcron" in names and "redis-server" in names
     assert returncode is not None
