@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-browser bench clean
+.PHONY: run test test-deps test-browser bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,18 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
+# What the tests need outside Python: the Firestore emulator (npm) and Debian's
+# Chromium for the browser tests (apt, as root; otherwise say what to install).
+tests/mirror/emulator/node_modules/.package-lock.json: tests/mirror/emulator/package-lock.json
+	npm ci --prefix tests/mirror/emulator --no-audit --no-fund --loglevel=error >/dev/null
+
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	else echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi
+
+test-deps: $(VENV)/.installed-test tests/mirror/emulator/node_modules/.package-lock.json /usr/bin/chromium
+
 ## make run: the whole platform with a demo (embedded Redis unless REDIS_URL is set)
 run: $(VENV)/.installed
 	$(PY) -m waplatform.launcher
@@ -25,14 +37,14 @@ run: $(VENV)/.installed
 BROWSER_PYTEST := DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest tests/browser
 
 ## make test: the whole suite, on a Redis server of its own; then the browser tests
-test: $(VENV)/.installed-test
+test: test-deps
 	$(PY) -m waplatform.embedded_redis -- sh -c '\
 	  $(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS); suite=$$?; \
 	  $(BROWSER_PYTEST) $(PYTEST_ARGS); browser=$$?; [ $$browser -eq 5 ] && browser=0; \
 	  echo "suite exit $$suite, browser tests exit $$browser"; [ $$suite -eq 0 ] && [ $$browser -eq 0 ]'
 
 ## make test-browser: only the browser tests (needs /usr/bin/chromium: apt-get install chromium)
-test-browser: $(VENV)/.installed-test
+test-browser: test-deps
 	$(PY) -m waplatform.embedded_redis -- sh -c '$(BROWSER_PYTEST) $(PYTEST_ARGS)'
 
 bench: $(VENV)/.installed-test
