@@ -78,8 +78,8 @@ def run(h: Harness, o) -> dict:
     return {
         "figures": {
             "messages": n, "workers": workers, "failed": failed, "limit_per_s": limit,
-            "burst": settings.PACING_BURST, "achieved_per_s": achieved, "max_sends_in_any_1s": window,
-            "exceeded_limit": window > limit + settings.PACING_BURST,
+            "burst": settings.CLOUD_PACING_BURST, "achieved_per_s": achieved, "max_sends_in_any_1s": window,
+            "exceeded_limit": window > limit + settings.CLOUD_PACING_BURST,
             "accepted_per_s_in_driver": accept_rate,
             "pacer_alone_booked_per_s": rate(booked),
             "pacer_alone_max_in_any_1s": max_in_window(booked),
