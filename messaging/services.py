@@ -306,9 +306,12 @@ def fail_message(*, message: Message, code: str, reason: str) -> None:
 
 
 @transaction.atomic
-def postpone_message(*, message: Message, delay: float, reason: str = "", paced: bool = False) -> None:
-    """Put a `sending` message back to `queued`, due in `delay` seconds, and schedule its job."""
-    due = timezone.now() + timedelta(seconds=delay)
+def postpone_message(
+    *, message: Message, delay: float, reason: str = "", paced: bool = False, booked_at: datetime | None = None
+) -> None:
+    """Put a `sending` message back to `queued`, due in `delay` seconds (or at its
+    existing booking `booked_at`), and schedule its job."""
+    due = booked_at or timezone.now() + timedelta(seconds=delay)
     updated = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
         status=Message.Status.QUEUED,
         status_rank=Message.RANK[Message.Status.QUEUED],
@@ -375,7 +378,17 @@ def deliver_message(*, message_id: int) -> str:
         postpone_message(message=message, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
         return f"waiting: {exc}"
     try:
-        if not _paced_reservation_due(message):
+        booked_wait = _booked_wait_seconds(message)
+        if booked_wait is not None:
+            # Already booked: rq's scheduler works in whole seconds and may run the job
+            # early. Booking again here would push the slot out on every early run (two
+            # paced messages could then chase their own bookings forever).
+            if booked_wait > settings.PACING_INLINE_WAIT_SECONDS:
+                postpone_message(message=message, delay=booked_wait, paced=True, booked_at=message.paced_until)
+                return f"paced: {booked_wait:.2f}s (booked)"
+            if booked_wait > 0:
+                time.sleep(booked_wait)
+        else:
             from messaging.pacing import reserve_send
 
             pace = reserve_send(
@@ -416,8 +429,11 @@ def deliver_message(*, message_id: int) -> str:
     return "sent"
 
 
-def _paced_reservation_due(message: Message) -> bool:
-    return bool(message.paced_until and message.paced_until <= timezone.now() + timedelta(seconds=0.05))
+def _booked_wait_seconds(message: Message) -> float | None:
+    """Seconds until the send time this message already booked, or None if it booked none."""
+    if not message.paced_until:
+        return None
+    return max(0.0, (message.paced_until - timezone.now()).total_seconds())
 
 
 @transaction.atomic

@@ -123,3 +123,33 @@ def test_a_paced_message_is_delayed_not_failed(platform, settings):
     assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) <= {"sent", "delivered", "read"}
     sent_at = sorted(Message.objects.filter(pk__in=ids).values_list("sent_at", flat=True))
     assert (sent_at[-1] - sent_at[0]).total_seconds() >= 0.9
+
+
+def test_a_paced_message_run_early_keeps_its_booking_instead_of_booking_again(platform, settings):
+    """rq's scheduler counts whole seconds, so a paced job can run before its booked time.
+    Booking again on each early run pushed the send out every time: two paced messages
+    then chased their own bookings forever (seen on CI)."""
+    import django_rq
+
+    from messaging.jobs import deliver_message
+
+    settings.PACING_BURST = 1
+    settings.PACING_INLINE_WAIT_SECONDS = 0.05
+    platform.tenant.tier.messages_per_second = 1.0
+    platform.tenant.tier.save()
+    ids = send_many(platform, 3)
+    work()
+    booked = dict(Message.objects.filter(pk__in=ids, paced_until__isnull=False).values_list("pk", "paced_until"))
+    assert len(booked) == 2
+
+    # when their jobs run early, again and again
+    queue = django_rq.get_queue(platform.tenant.tier.send_queue)
+    for _ in range(3):
+        for message_id in booked:
+            queue.enqueue(deliver_message, message_id)
+        django_rq.get_worker(platform.tenant.tier.send_queue).work(burst=True)
+
+    # then the bookings did not move, and they are sent at their booked times
+    assert dict(Message.objects.filter(pk__in=booked).values_list("pk", "paced_until")) == booked
+    work_until(lambda: all_final(ids))
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) <= {"sent", "delivered", "read"}
