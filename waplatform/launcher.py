@@ -115,7 +115,8 @@ def main() -> int:
             flush=True,
         )
         manager.loop()
-        return manager.returncode or 0
+        # 130/143: we were asked to stop (Ctrl-C, SIGTERM) and did; anything else is a crash.
+        return 0 if manager.returncode in (130, 143) else manager.returncode or 0
     finally:
         _stop_local_bridge_workers()
         if redis_server:
