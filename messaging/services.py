@@ -29,6 +29,7 @@ from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent, OutboundMessage, PermanentBridgeError, TransientBridgeError
 from tenants.models import Tenant
 from waplatform.events import publish_event
+from waplatform.redis import get_redis
 from waplatform.queues import enqueue_on_commit, ensure_capacity, get_queue
 
 logger = logging.getLogger(__name__)
@@ -377,6 +378,10 @@ def deliver_message(*, message_id: int) -> str:
         # Not an attempt: the slot is down or the session not WORKING; wait for failover.
         postpone_message(message=message, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
         return f"waiting: {exc}"
+    paused_for = tenant_send_pause_seconds(tenant_id=tenant.pk)
+    if paused_for:
+        postpone_message(message=message, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+        return f"paused for {paused_for:.0f}s"
     try:
         booked_wait = _booked_wait_seconds(message)
         if booked_wait is not None:
@@ -407,7 +412,14 @@ def deliver_message(*, message_id: int) -> str:
         try:
             result = sending.bridge.send(sending.session_name, _outbound(message))
         except PermanentBridgeError as exc:
-            fail_message(message=message, code=exc.code or "permanent", reason=exc.reason)
+            if str(exc.code) == SPAM_RATE_LIMIT_CODE:
+                # Meta's spam limit is the number's, not this message's: stop the tenant's
+                # sends for a while and keep the message; waiting message by message would
+                # only feed the limit.
+                pause_tenant_sends(tenant=tenant, reason=exc.reason)
+                postpone_message(message=message, delay=settings.SPAM_PAUSE_SECONDS, reason=f"{exc.code}: {exc.reason}")
+                return f"paused: {exc}"
+            fail_message(message=message, code=exc.code or "permanent", reason=_explain(exc))
             return f"failed: {exc}"
         except TransientBridgeError as exc:
             if attempt >= settings.MESSAGE_MAX_ATTEMPTS:
@@ -427,6 +439,37 @@ def deliver_message(*, message_id: int) -> str:
     # After our commit: a status that beat us here is now in PendingStatus (see apply_pending_statuses).
     apply_pending_statuses(tenant_id=tenant.pk, provider_message_ids=[result.provider_message_id])
     return "sent"
+
+
+SPAM_RATE_LIMIT_CODE = "131048"
+REENGAGEMENT_CODE = "131047"
+
+
+def _pause_key(tenant_id: int) -> str:
+    return f"wap:send-paused:{tenant_id}"
+
+
+def pause_tenant_sends(*, tenant: Tenant, reason: str) -> None:
+    """Hold every send of the tenant for SPAM_PAUSE_SECONDS (Meta 131048) and tell the operators."""
+    get_redis().set(_pause_key(tenant.pk), reason or "131048", ex=settings.SPAM_PAUSE_SECONDS)
+    pooling.raise_alert(
+        kind="spam_rate_limit",
+        key=tenant.slug,
+        message=f"Meta's spam rate limit (131048) hit {tenant.slug}: its sends are paused for "
+        f"{settings.SPAM_PAUSE_SECONDS // 60} min. {reason}".strip(),
+    )
+
+
+def tenant_send_pause_seconds(*, tenant_id: int) -> float:
+    ttl = get_redis().pttl(_pause_key(tenant_id))
+    return ttl / 1000 if ttl and ttl > 0 else 0.0
+
+
+def _explain(exc: PermanentBridgeError) -> str:
+    if str(exc.code) == REENGAGEMENT_CODE:
+        return (f"{exc.reason} — more than 24 h since the contact last wrote: only a template message "
+                "(type \"template\") can reach them until they write again.")
+    return exc.reason
 
 
 def _booked_wait_seconds(message: Message) -> float | None:

@@ -172,3 +172,10 @@ def webhook_deliveries_by_status() -> dict[str, int]:
     from messaging.models import WebhookDelivery
 
     return dict(WebhookDelivery.objects.values_list("status").annotate(n=Count("pk")))
+
+
+def tenant_send_paused(slug: str) -> bool:
+    from messaging.services import tenant_send_pause_seconds
+
+    tenant = Tenant.objects.filter(slug=slug).first()
+    return bool(tenant and tenant_send_pause_seconds(tenant_id=tenant.pk))

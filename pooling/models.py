@@ -177,6 +177,7 @@ class Alert(models.Model):
         PROCESS_MEMORY = "process_memory"
         QUEUE_BACKLOG = "queue_backlog"
         WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
+        SPAM_RATE_LIMIT = "spam_rate_limit"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     key = models.CharField(max_length=128)

@@ -7,6 +7,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
+from pooling.alerts import raise_alert, resolve_alert  # noqa: F401
 from pooling.allocation import place_tenant, release_tenant  # noqa: F401
 from pooling.bridges.base import BridgeError
 from pooling.bridging import bridge_for_slot

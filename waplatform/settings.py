@@ -274,6 +274,8 @@ MESSAGE_MAX_TEXT_LENGTH = 4096
 CLOUD_MESSAGES_PER_SECOND = env.float("CLOUD_MESSAGES_PER_SECOND", default=80.0)
 PACING_BURST = env.int("PACING_BURST", default=5)
 CLOUD_PACING_BURST = env.int("CLOUD_PACING_BURST", default=1)
+# Meta's spam rate limit (131048): every send of the tenant waits this long, and an alert opens.
+SPAM_PAUSE_SECONDS = env.int("SPAM_PAUSE_SECONDS", default=3600)
 PACING_JITTER_SECONDS = env.float("PACING_JITTER_SECONDS", default=0.5)
 PACING_INLINE_WAIT_SECONDS = env.float("PACING_INLINE_WAIT_SECONDS", default=0.5)
 # Per-recipient pair limit (Meta error 131056): a burst, then one message per interval.
