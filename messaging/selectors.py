@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import OuterRef, Subquery, Count, QuerySet
 
 from messaging.models import Conversation, Message, WebhookDelivery
 from tenants.models import Tenant
@@ -31,7 +31,13 @@ def messages_for(*, queryset: QuerySet[Message], status: str = "", direction: st
 
 
 def conversations_with_contacts(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    return queryset.select_related("contact")
+    """With the contact and the last message's text, direction and type, in the one query."""
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-accepted_at", "-pk")
+    return queryset.select_related("contact").annotate(
+        last_message_text=Subquery(last.values("text")[:1]),
+        last_message_direction=Subquery(last.values("direction")[:1]),
+        last_message_type=Subquery(last.values("type")[:1]),
+    )
 
 
 def deliveries_of(queryset: QuerySet[WebhookDelivery], *, status: str = "") -> QuerySet[WebhookDelivery]:

@@ -149,11 +149,19 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class ConversationSerializer(serializers.ModelSerializer):
     contact = ContactSerializer(read_only=True)
+    last_message = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
-        fields = ["id", "contact", "created_at", "last_message_at", "last_inbound_at", "unread_count"]
+        fields = ["id", "contact", "created_at", "last_message_at", "last_inbound_at", "unread_count", "last_message"]
         read_only_fields = fields
+
+    def get_last_message(self, conversation) -> dict | None:
+        """The preview for a conversation list (annotated by selectors.conversations_with_contacts)."""
+        direction = getattr(conversation, "last_message_direction", None)
+        if direction is None:
+            return None
+        return {"direction": direction, "type": conversation.last_message_type, "text": conversation.last_message_text}
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):

@@ -162,18 +162,22 @@
     $("conversations-more").hidden = !state.next;
   }
 
+  function withPreview(known, c) {
+    const merged = Object.assign({}, known || {}, c);
+    if (c.last_message) {
+      merged.preview = (c.last_message.direction === "out" ? "You: " : "") + messageText(c.last_message);
+    }
+    return merged;
+  }
+
   function mergeConversation(c) {
-    const known = state.conversations.get(c.id);
-    state.conversations.set(c.id, Object.assign({}, known || {}, c));
+    state.conversations.set(c.id, withPreview(state.conversations.get(c.id), c));
   }
 
   async function loadConversations() {
     const page = await api("GET", apiUrl(`conversations?page_size=${PAGE_SIZE}`));
     const fresh = new Map();
-    for (const c of page.results) {
-      const known = state.conversations.get(c.id);
-      fresh.set(c.id, Object.assign({}, known || {}, c));
-    }
+    for (const c of page.results) fresh.set(c.id, withPreview(state.conversations.get(c.id), c));
     // Conversations beyond the first page that were loaded earlier stay.
     for (const [id, c] of state.conversations) if (!fresh.has(id)) fresh.set(id, c);
     state.conversations = fresh;
