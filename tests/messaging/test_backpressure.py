@@ -1,0 +1,17 @@
+from messaging.models import Message
+from tests.messaging.test_api import api, sending_tenant  # noqa: F401  (fixtures)
+from waplatform import jobs
+from waplatform.queues import enqueue
+
+
+def test_a_send_to_a_full_queue_is_503_with_retry_after_and_writes_nothing(api, settings):  # noqa: F811
+    settings.QUEUE_MAX_WAITING = 2
+    for _ in range(2):
+        enqueue(jobs.heartbeat, queue="low")  # the standard tier's send queue
+
+    response = api.post("/api/v1/messages", {"to": "16505551234", "text": {"body": "hi"}}, format="json")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "queue_full" and "low" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert not Message.objects.exists()
