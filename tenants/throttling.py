@@ -4,6 +4,7 @@ import time
 
 from rest_framework.throttling import BaseThrottle
 
+from tenants.authentication import MemberAccess
 from tenants.permissions import TENANT_ACCESS
 from waplatform.redis import get_redis
 
@@ -25,7 +26,10 @@ class TierRateThrottle(BaseThrottle):
         limit = access.tenant.tier.api_rate_limit_per_minute
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        key = f"wap:throttle:{access.tenant.pk}:{window}"
+        # A person in the live inbox gets a budget of their own: the tenant's integration
+        # must not be throttled because its agents have the inbox open, nor the reverse.
+        who = f"user-{access.user.pk}" if isinstance(access, MemberAccess) else "keys"
+        key = f"wap:throttle:{access.tenant.pk}:{who}:{window}"
         pipe = get_redis().pipeline()
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS + 5)

@@ -26,3 +26,21 @@ def test_throttles_are_per_tenant(db):
     assert first.get("/api/v1/tenant").status_code == 200
     assert second.get("/api/v1/tenant").status_code == 200
     assert first.get("/api/v1/tenant").status_code == 429
+
+
+def test_people_in_the_inbox_do_not_use_up_the_integrations_budget(db):
+    from django.test import Client
+
+    from tests.factories import MembershipFactory
+
+    Tier.objects.filter(name="standard").update(api_rate_limit_per_minute=2)
+    membership = MembershipFactory()
+    person = Client()
+    person.force_login(membership.user)
+    integration = client_for(membership.tenant)
+
+    person_codes = [person.get("/api/v1/tenant").status_code for _ in range(3)]
+    integration_codes = [integration.get("/api/v1/tenant").status_code for _ in range(3)]
+
+    assert person_codes == [200, 200, 429]
+    assert integration_codes == [200, 200, 429]
