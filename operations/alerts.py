@@ -29,6 +29,12 @@ def evaluate_alerts() -> list[str]:
             f"{process.role} process {process.pid} uses {process.rss / 2**20:.0f} MB "
             f"(limit {settings.ALERT_PROCESS_MEMORY_MB} MB)", report,
         )
+    alive = {str(p.pid) for p in processes}
+    for key in Alert.objects.filter(kind=Alert.Kind.PROCESS_MEMORY, resolved_at__isnull=True).values_list(
+        "key", flat=True
+    ):
+        if key not in alive:  # the process is gone (replaced after its job, or restarted)
+            _toggle(Alert.Kind.PROCESS_MEMORY, key, False, "", report)
     for queue in selectors.queues():
         _toggle(
             Alert.Kind.QUEUE_BACKLOG, queue.name, queue.waiting > settings.ALERT_QUEUE_WAITING,

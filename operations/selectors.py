@@ -158,14 +158,18 @@ def dead_webhook_deliveries() -> int:
 
 
 def websocket_connections() -> int:
-    from operations.metrics import WEBSOCKET_CONNECTIONS, render
+    """Open inbox sockets, summed over every daphne process (the multiprocess gauge)."""
+    import os
 
-    text = render().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(WEBSOCKET_CONNECTIONS._name + " ") or line.startswith(WEBSOCKET_CONNECTIONS._name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    from operations.metrics import WEBSOCKET_CONNECTIONS
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return 0
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return int(registry.get_sample_value(WEBSOCKET_CONNECTIONS._name) or 0)
 
 
 def webhook_deliveries_by_status() -> dict[str, int]:

@@ -65,8 +65,9 @@ def _claim_room(tier: Tier, dialects: list[str], exclude_slot_ids: list[int]) ->
     return None
 
 
-def _provision_new_slot(tier: Tier) -> Slot | None:
-    """A new slot for `tier`, born holding one place, if the pool may grow."""
+def provision_new_slot(tier: Tier, *, holding: int = 1) -> Slot | None:
+    """A new slot for `tier`, born holding `holding` places (0 for a warm spare), if the pool
+    may grow. Must run inside a transaction (it locks the tier row)."""
     if not provisioners.can_provision_new_slots():
         return None
     # The tier row is the lock that keeps concurrent placements from each
@@ -80,9 +81,10 @@ def _provision_new_slot(tier: Tier) -> Slot | None:
         dialect=Slot.Dialect.SANDBOX,
         provisioner=Slot.Provisioner.LOCAL,
         capacity=tier.tenants_per_slot,
-        used=1,
+        used=holding,
         api_key=secrets.token_hex(24),
         state=Slot.State.PROVISIONING,
+        empty_since=None if holding else timezone.now(),
     )
     slot.name = f"{tier.name}-{slot.pk}"
     slot.save(update_fields=["name"])
@@ -104,7 +106,7 @@ def place_tenant(*, tenant: Tenant, exclude_slot_ids: list[int] | None = None) -
         return existing
     session = get_or_create_session(tenant)
     tier = tenant.tier
-    slot = _claim_room(tier, _dialects_for(session), exclude_slot_ids or []) or _provision_new_slot(tier)
+    slot = _claim_room(tier, _dialects_for(session), exclude_slot_ids or []) or provision_new_slot(tier)
     now = timezone.now()
     if slot is None:
         if session.placement != WhatsAppSession.Placement.WAITING:

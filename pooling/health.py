@@ -22,7 +22,8 @@ from pooling import alerts, allocation, provisioners, sessions
 from pooling.bridges.base import BridgeError, SessionInfo
 from pooling.bridging import bridge_for_slot
 from pooling.models import Alert, Assignment, Slot, WhatsAppSession
-from waplatform.queues import enqueue_on_commit
+from waplatform.locks import run_single_flight
+from waplatform.queues import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +172,7 @@ def _retry_stuck_provisioning(report: HealthReport) -> None:
     from pooling import jobs
 
     for slot in Slot.objects.filter(state=Slot.State.PROVISIONING, state_changed_at__lt=cutoff):
-        with transaction.atomic():
-            enqueue_on_commit(jobs.provision_slot, slot.pk, queue="maintenance")
+        enqueue(jobs.provision_slot, slot.pk, queue="maintenance")
         report.provisioning_retried.append(str(slot))
 
 
@@ -196,7 +196,18 @@ def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
 
 
 def provision_slot(*, slot_id: int) -> str:
-    """Job body: bring a provisioning slot up, then start the sessions placed on it."""
+    """Job body: bring a provisioning slot up, then start the sessions placed on it.
+
+    The health check re-enqueues slots stuck provisioning; without the lock a second job
+    could start a second worker process for the same slot while the first still waits for it.
+    """
+    timeout = settings.POOL_PROVISION_TIMEOUT_SECONDS * 2
+    return run_single_flight(
+        f"provision slot {slot_id}", lambda: _provision(slot_id), timeout=timeout, skipped="already provisioning"
+    )
+
+
+def _provision(slot_id: int) -> str:
     slot = Slot.objects.filter(pk=slot_id).first()
     if slot is None or slot.state != Slot.State.PROVISIONING:
         return "nothing to do"

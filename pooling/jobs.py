@@ -3,8 +3,7 @@
 import time
 
 from pooling import allocation, health, optimizer, sessions
-from redis.exceptions import LockError
-
+from waplatform.locks import run_single_flight
 from waplatform.redis import get_redis
 
 
@@ -27,23 +26,12 @@ def place_waiting_tenants(tier_id: int) -> int:
 LAST_HEALTH_CHECK_KEY = "wap:pool:last_health_check"
 
 
-def _single_flight(name: str, work, timeout: int = 600):
-    """Run `work` unless the same periodic job is still running elsewhere.
-
-    Cron enqueues on the clock: a cycle that outlasts its interval would
-    otherwise be joined by the next one on another worker, both moving the
-    same tenants, and the queue would only grow (bench `capacity`).
-    """
-    lock = get_redis().lock(f"wap:pool:running:{name}", timeout=timeout, blocking=False)
-    if not lock.acquire():
-        return [f"skipped: the previous {name} is still running"]
-    try:
-        return work()
-    finally:
-        try:
-            lock.release()
-        except LockError:  # expired while running: a later cycle may already hold it
-            pass
+def _periodic(name: str, work) -> list[str]:
+    # Cron enqueues on the clock: a cycle that outlasts its interval would otherwise be
+    # joined by the next one on another worker, both moving the same tenants (bench `capacity`).
+    return run_single_flight(
+        f"pool {name}", work, timeout=600, skipped=[f"skipped: the previous {name} is still running"]
+    )
 
 
 def run_health_checks() -> list[str]:
@@ -53,11 +41,11 @@ def run_health_checks() -> list[str]:
         get_redis().set(LAST_HEALTH_CHECK_KEY, time.time())
         return lines
 
-    return _single_flight("health check", cycle)
+    return _periodic("health check", cycle)
 
 
 def optimize_pools() -> list[str]:
-    return _single_flight("optimisation", lambda: optimizer.optimize_pools().lines())
+    return _periodic("optimisation", lambda: optimizer.optimize_pools().lines())
 
 
 def cleanup_idle_sessions() -> list[str]:

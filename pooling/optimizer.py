@@ -95,15 +95,8 @@ def _provision_spare(tier: Tier, report: OptimizeReport) -> None:
     if not _needs_spare(tier) or not can_provision_new_slots():
         return
     with transaction.atomic():
-        Tier.objects.select_for_update().get(pk=tier.pk)
-        live = Slot.objects.filter(tier=tier, state__in=Slot.LIVE_STATES).count()
-        if tier.max_slots is not None and live >= tier.max_slots:
+        if allocation.provision_new_slot(tier, holding=0) is None:
             return
-        slot = allocation._provision_new_slot(tier)
-        if slot is None:
-            return
-        # Born empty: it is a spare, not a placement.
-        Slot.objects.filter(pk=slot.pk).update(used=0, empty_since=timezone.now())
     report.spares.append(tier.name)
 
 

@@ -34,12 +34,12 @@ def group_send(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _broadcast_loop())
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
+        running = None
+    if running is not None:
+        # Inside async code blocking would stall its loop: hand the send to that loop.
+        running.create_task(layer.group_send(group, message))
         return
-    # Called from async code (a consumer): no loop of ours to block on.
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(layer.group_send)(group, message)
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _broadcast_loop())
+    future.result(timeout=SEND_TIMEOUT_SECONDS)

@@ -28,11 +28,8 @@ def worker_counts(counts: dict[str, int], scale: float) -> dict[str, int]:
 
 
 def read_procfile(path: Path) -> list[tuple[str, str]]:
-    """Procfile lines `name: command`, with ${VAR} taken from `variables`.
-
-    A line whose name ends in `-*` is expanded once per queue: `workers-*`
-    becomes `workers-high`, `workers-medium`, ... with ${QUEUE} and ${WORKERS}.
-    """
+    """Procfile lines as (name, command). A name ending in `-*` is run once per queue
+    by the caller (`workers-*` becomes `workers-high`, ... with ${QUEUE} and ${WORKERS})."""
     entries = []
     for line in path.read_text().splitlines():
         line = line.strip()

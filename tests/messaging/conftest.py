@@ -163,6 +163,27 @@ def start_working_session(tenant, sandbox: SandboxWorker) -> Platform:
 
 
 @pytest.fixture
+def sending_tenant(db):
+    """A tenant that wants a session; nothing runs it (no commit in a plain db test)."""
+    tenant = TenantFactory()
+    pooling.start_session(tenant=tenant)
+    return tenant
+
+
+@pytest.fixture
+def api(sending_tenant):
+    return client_for(sending_tenant)
+
+
+def start_cloud_session(tenant, sandbox: SandboxWorker, phone_number_id: str = "106540352242922") -> None:
+    """The tenant's Cloud API number, hosted by a real sandbox worker, WORKING."""
+    pooling.register_static_slot(dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,
+                                 tier=tenant.tier, capacity=3)
+    pooling.start_session(tenant=tenant, phone_number_id=phone_number_id)
+    work_until(lambda: WhatsAppSession.objects.filter(tenant=tenant, status="WORKING").exists(), "maintenance")
+
+
+@pytest.fixture
 def platform(transactional_db, hook_relay, spawn_sandbox) -> Platform:
     tenant = TenantFactory()
     sandbox = spawn_sandbox(capacity=3, auto_scan_seconds=0.3, ack_delay=0.05, echo_delay=0.1)

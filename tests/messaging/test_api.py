@@ -14,18 +14,6 @@ pytestmark = pytest.mark.django_db
 TEXT = {"to": "16505551234", "type": "text", "text": {"body": "Hello"}}
 
 
-@pytest.fixture
-def sending_tenant(db):
-    tenant = TenantFactory()
-    pooling.start_session(tenant=tenant)  # wanted; nothing runs (no commit in this test)
-    return tenant
-
-
-@pytest.fixture
-def api(sending_tenant):
-    return client_for(sending_tenant)
-
-
 def test_a_send_is_accepted_queued(api):
     response = api.post("/api/v1/messages", TEXT, format="json")
 

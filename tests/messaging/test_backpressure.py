@@ -1,10 +1,9 @@
 from messaging.models import Message
-from tests.messaging.test_api import api, sending_tenant  # noqa: F401  (fixtures)
 from waplatform import jobs
 from waplatform.queues import enqueue
 
 
-def test_a_send_to_a_full_queue_is_503_with_retry_after_and_writes_nothing(api, settings):  # noqa: F811
+def test_a_send_to_a_full_queue_is_503_with_retry_after_and_writes_nothing(api, settings):
     settings.QUEUE_MAX_WAITING = 2
     for _ in range(2):
         enqueue(jobs.heartbeat, queue="low")  # the standard tier's send queue

@@ -1,9 +1,8 @@
 from messaging import services
-from tests.messaging.test_api import api, sending_tenant  # noqa: F401  (fixtures)
 
 
 def test_the_conversation_list_carries_each_last_message_without_a_query_per_row(
-    api, sending_tenant, django_assert_max_num_queries  # noqa: F811
+    api, sending_tenant, django_assert_max_num_queries
 ):
     for n in range(5):
         services.send_message(tenant=sending_tenant, to=f"1650555000{n}", type="text", text=f"first {n}")

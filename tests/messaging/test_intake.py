@@ -12,7 +12,7 @@ from messaging.models import Conversation, Message, PendingStatus
 from pooling import services as pooling
 from pooling.bridges.signatures import cloud_signature, waha_signature
 from tests.factories import TenantFactory
-from tests.messaging.conftest import work_until
+from tests.messaging.conftest import start_cloud_session, work_until
 
 pytestmark = pytest.mark.integration
 
@@ -105,10 +105,7 @@ def test_cloud_inbound_and_statuses_through_the_sandbox_with_pricing(transaction
     # given a tenant on a Cloud API number hosted by a sandbox worker
     sandbox = spawn_sandbox(capacity=3, auto_scan_seconds=0.3, ack_delay=0.05)
     tenant = TenantFactory()
-    pooling.register_static_slot(dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,
-                                 tier=tenant.tier, capacity=3)
-    pooling.start_session(tenant=tenant, phone_number_id="106540352242922")
-    work_until(lambda: pooling.WhatsAppSession.objects.filter(tenant=tenant, status="WORKING").exists(), "maintenance")
+    start_cloud_session(tenant, sandbox)
 
     # when a contact writes, and we send a text
     call_command("simulate_inbound", tenant.slug, "--from", "16505551234", "--text", "Does it come in red?")

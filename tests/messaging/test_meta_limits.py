@@ -6,11 +6,10 @@ import pytest
 from messaging.models import Message
 from messaging.services import tenant_send_pause_seconds
 from operations.alerts import evaluate_alerts
-from pooling import services as pooling
 from pooling.models import Alert
 from tests.conftest import client_for
 from tests.factories import TenantFactory
-from tests.messaging.conftest import work, work_until
+from tests.messaging.conftest import start_cloud_session, work, work_until
 from waplatform.redis import get_redis
 
 pytestmark = pytest.mark.integration
@@ -20,10 +19,7 @@ pytestmark = pytest.mark.integration
 def cloud_tenant(transactional_db, hook_relay, spawn_sandbox):
     sandbox = spawn_sandbox(capacity=3, auto_scan_seconds=0.3, ack_delay=0.05)
     tenant = TenantFactory()
-    pooling.register_static_slot(dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,
-                                 tier=tenant.tier, capacity=3)
-    pooling.start_session(tenant=tenant, phone_number_id="106540352242922")
-    work_until(lambda: pooling.WhatsAppSession.objects.filter(tenant=tenant, status="WORKING").exists(), "maintenance")
+    start_cloud_session(tenant, sandbox)
     return tenant, sandbox
 
 

@@ -46,3 +46,14 @@ def test_a_platform_process_over_the_memory_threshold_opens_an_alert(spawn_sandb
 
     alert = Alert.objects.get(kind="process_memory", key=str(worker.process.pid), resolved_at__isnull=True)
     assert "sandbox process" in alert.message and "limit 1 MB" in alert.message
+
+
+def test_a_memory_alert_of_a_process_that_is_gone_resolves():
+    from pooling.alerts import raise_alert
+
+    raise_alert(kind=Alert.Kind.PROCESS_MEMORY, key="999999999", message="workers process 999999999 uses 4000 MB")
+
+    report = evaluate_alerts()
+
+    assert "resolved process_memory 999999999" in report
+    assert not Alert.objects.filter(kind="process_memory", key="999999999", resolved_at__isnull=True).exists()

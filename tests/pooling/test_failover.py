@@ -2,6 +2,8 @@ import os
 import signal
 import time
 
+import httpx
+
 import pytest
 
 from pooling import services
@@ -50,16 +52,18 @@ def test_a_killed_worker_fails_over_and_its_tenants_work_again_within_two_health
     assert Alert.objects.filter(kind="slot_down", key=str(dead.pk), resolved_at__isnull=True).exists()
 
 
-def test_a_failing_slot_degrades_then_goes_down_after_three_failures(pool_env):
-    tenant = TenantFactory()
-    services.start_session(tenant=tenant)
+def slot_answering_503s(count: int) -> Slot:
+    """A tenant's live local slot whose worker process lives but answers 503 to the next `count` calls."""
+    services.start_session(tenant=TenantFactory())
     drain()
     slot = Slot.objects.get()
-    # The process lives but stops answering: injected 503s on every call.
-    import httpx
-
-    httpx.post(f"{slot.base_url}/sandbox/faults", json={"error_status": 503, "error_count": 100},
+    httpx.post(f"{slot.base_url}/sandbox/faults", json={"error_status": 503, "error_count": count},
                headers={"X-Api-Key": slot.api_key}, timeout=5).raise_for_status()
+    return slot
+
+
+def test_a_failing_slot_degrades_then_goes_down_after_three_failures(pool_env):
+    slot = slot_answering_503s(100)
 
     states = []
     for _ in range(3):
@@ -72,14 +76,7 @@ def test_a_failing_slot_degrades_then_goes_down_after_three_failures(pool_env):
 
 
 def test_a_stopped_then_recovered_slot_comes_back_ready(pool_env):
-    tenant = TenantFactory()
-    services.start_session(tenant=tenant)
-    drain()
-    slot = Slot.objects.get()
-    import httpx
-
-    httpx.post(f"{slot.base_url}/sandbox/faults", json={"error_status": 503, "error_count": 1},
-               headers={"X-Api-Key": slot.api_key}, timeout=5).raise_for_status()
+    slot = slot_answering_503s(1)
     services.run_health_checks(slot_ids=[slot.pk])
     slot.refresh_from_db()
     assert slot.state == "degraded"

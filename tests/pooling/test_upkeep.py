@@ -159,7 +159,7 @@ def test_a_periodic_cycle_is_skipped_while_the_previous_one_still_runs(db):
     from pooling import jobs
     from waplatform.redis import get_redis
 
-    held = get_redis().lock("wap:pool:running:health check", timeout=60)
+    held = get_redis().lock("wap:single-flight:pool health check", timeout=60)
     assert held.acquire(blocking=False)
 
     skipped = jobs.run_health_checks()
