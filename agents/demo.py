@@ -1,4 +1,4 @@
-"""The agents' part of `manage.py seed_demo` (settings.DEMO_SEEDERS). Idempotent.
+"""The agents' part of `manage.py seed_demo` (registered in AgentsConfig.ready()). Idempotent.
 
 Every demo tenant gets a knowledge-base agent (the default, answering offline)
 with a dozen entries a shop would need, and a human agent behind the keyword

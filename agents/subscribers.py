@@ -1,4 +1,4 @@
-"""The agents' subscriber on the event bus (settings.EVENT_SUBSCRIBERS).
+"""The agents' subscriber on the event bus (registered in its AppConfig.ready()).
 
 It runs in whatever process committed the event (a webhook request, a send
 worker), so it stays fast: an inbound message only schedules the reply job,
@@ -8,12 +8,11 @@ debounced; the routing and answering happen on the `ai` queue.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 
-from agents import jobs, services
-from waplatform.queues import QueueFull, enqueue, get_queue
+from agents import services
+from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +21,8 @@ def schedule_reply(*, conversation_id: int, message_id: int) -> None:
     """One job per inbound message, due after the debounce window. Each job answers only
     if no newer inbound message exists by then, so a burst of messages gets one reply:
     the last one's, covering them all."""
-    delay = settings.AGENTS_DEBOUNCE_SECONDS
-    try:
-        if delay > 0:
-            get_queue("ai").enqueue_in(timedelta(seconds=delay), jobs.respond, conversation_id, message_id)
-        else:
-            enqueue(jobs.respond, conversation_id, message_id, queue="ai")
-    except QueueFull:
-        logger.warning("ai queue full: conversation %s message %s not answered", conversation_id, message_id)
+    enqueue_on_commit("agents.jobs.respond", conversation_id, message_id, queue="ai",
+                      delay=settings.AGENTS_DEBOUNCE_SECONDS)
 
 
 def on_event(event: dict) -> None:

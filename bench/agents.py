@@ -34,8 +34,10 @@ TOPICS = ["opening hours", "delivery times", "return policy", "payment methods",
 def missing_dependency() -> str | None:
     from django.conf import settings
 
-    if "agents" not in settings.INSTALLED_APPS or "agents.subscribers.on_event" not in settings.EVENT_SUBSCRIBERS:
-        return "needs the agents app (INSTALLED_APPS and EVENT_SUBSCRIBERS)"
+    from waplatform.events import subscribers
+
+    if "agents" not in settings.INSTALLED_APPS or "agents" not in subscribers():
+        return "needs the agents app (INSTALLED_APPS, with its event subscriber registered)"
     try:
         from agents import services
 

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "messaging"
+
+    def ready(self):
+        from messaging import live, selectors, webhooks_out
+        from pooling.costs import register_cost_contributor
+        from waplatform.events import register_subscriber
+
+        register_subscriber("messaging.live", live.broadcast_event)
+        register_subscriber("messaging.webhooks", webhooks_out.fan_out_event)
+        register_cost_contributor("messages", selectors.message_cost_for_tenant)

@@ -8,7 +8,7 @@ def tenant_group(tenant_id: int) -> str:
 
 
 def broadcast_event(event: dict) -> None:
-    """An EVENT_SUBSCRIBERS entry. Consumers handle it in `event_message` (type "event.message")."""
+    """An event subscriber (MessagingConfig.ready()). Consumers handle it in `event_message` (type "event.message")."""
     if not event.get("tenant"):
         return
     group_send(tenant_group(event["tenant"]), {"type": "event.message", "event": event})

@@ -30,7 +30,7 @@ from pooling.bridges.base import BridgeEvent, OutboundMessage, PermanentBridgeEr
 from tenants.models import Tenant
 from waplatform.events import publish_event
 from waplatform.redis import get_redis
-from waplatform.queues import enqueue_on_commit, ensure_capacity, get_queue
+from waplatform.queues import enqueue_many, enqueue_on_commit, ensure_capacity, get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -214,9 +214,8 @@ def send_message(
             raise
         return Accepted(existing, created=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
-    from messaging import jobs
 
-    enqueue_on_commit(jobs.deliver_message, message.pk, queue=queue)
+    enqueue_on_commit("messaging.jobs.deliver_message", message.pk, queue=queue)
     _publish_message("message.queued", message.pk)
     if conversation_created:
         _publish_conversation(conversation.pk)
@@ -327,19 +326,7 @@ def postpone_message(
 
 def schedule_delivery(*, message_id: int, queue: str, delay: float) -> None:
     """After commit, enqueue the delivery job now or in `delay` seconds (rq's scheduler runs it)."""
-    from messaging import jobs
-
-    if delay <= 0:
-        enqueue_on_commit(jobs.deliver_message, message_id, queue=queue)
-        return
-
-    def _later() -> None:
-        try:
-            get_queue(queue).enqueue_in(timedelta(seconds=delay), jobs.deliver_message, message_id)
-        except Exception:  # Redis down: the row is due in the database and the sweeper will find it
-            logger.exception("could not schedule delivery of message %s; left for the sweeper", message_id)
-
-    transaction.on_commit(_later)
+    enqueue_on_commit("messaging.jobs.deliver_message", message_id, queue=queue, delay=delay)
 
 
 def _outbound(message: Message) -> OutboundMessage:
@@ -716,7 +703,6 @@ def sweep_messages(report: SweepReport) -> None:
     Each re-enqueued row's next_attempt_at moves to now, so a backlog that has
     not reached the job yet is not enqueued again by the next sweep.
     """
-    from messaging import jobs
 
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
@@ -749,7 +735,7 @@ def sweep_messages(report: SweepReport) -> None:
         ids = ids[:room]
         # Bump first: a sweep that dies after this line leaves rows due again in a minute.
         Message.objects.filter(pk__in=ids, status=Message.Status.QUEUED).update(next_attempt_at=now)
-        rq_queue.enqueue_many([rq_queue.prepare_data(jobs.deliver_message, (i,)) for i in ids])
+        enqueue_many("messaging.jobs.deliver_message", [(i,) for i in ids], queue=queue)
         report.messages_requeued += len(ids)
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from messaging.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
-from waplatform.queues import enqueue_on_commit, get_queue
+from waplatform.queues import enqueue_many, enqueue_on_commit, get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def delete_endpoint(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
-# --- fan-out (an EVENT_SUBSCRIBERS entry) -------------------------------------
+# --- fan-out (an event subscriber, registered in MessagingConfig.ready()) -------------------------------------
 
 
 def ordering_key_for(event: dict) -> str:
@@ -166,19 +166,7 @@ def fan_out_event(event: dict) -> None:
 
 
 def _enqueue(delivery_id: int, delay: float = 0) -> None:
-    from messaging import jobs
-
-    if delay <= 0:
-        enqueue_on_commit(jobs.deliver_webhook, delivery_id, queue="webhooks")
-        return
-
-    def _later() -> None:
-        try:
-            get_queue("webhooks").enqueue_in(timedelta(seconds=delay), jobs.deliver_webhook, delivery_id)
-        except Exception:  # the row is due in the database; the sweeper will enqueue it
-            logger.exception("could not schedule webhook delivery %s; left for the sweeper", delivery_id)
-
-    transaction.on_commit(_later)
+    enqueue_on_commit("messaging.jobs.deliver_webhook", delivery_id, queue="webhooks", delay=delay)
 
 
 # --- delivery ---------------------------------------------------------------------
@@ -327,7 +315,6 @@ def replay_dead(*, endpoint_id: int | None = None, since=None, tenant: Tenant | 
 
 def requeue_due_deliveries() -> int:
     """The sweeper's part: enqueue open deliveries that are due, heads of their order only."""
-    from messaging import jobs
 
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
@@ -345,5 +332,5 @@ def requeue_due_deliveries() -> int:
     if due:
         # Bumped so the next sweep leaves them alone while their jobs wait in the queue.
         WebhookDelivery.objects.filter(pk__in=due, status__in=WebhookDelivery.OPEN).update(next_attempt_at=now)
-        queue.enqueue_many([queue.prepare_data(jobs.deliver_webhook, (pk,)) for pk in due])
+        enqueue_many("messaging.jobs.deliver_webhook", [(pk,) for pk in due], queue="webhooks")
     return len(due)

@@ -7,3 +7,9 @@ class MirrorConfig(AppConfig):
     name = "mirror"
     verbose_name = "Firestore mirror"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from mirror import subscribers
+        from waplatform.events import register_subscriber
+
+        register_subscriber("mirror", subscribers.on_event)

@@ -65,14 +65,13 @@ def enqueue_for_event(*, event: dict) -> int:
 
 def _enqueue_or_backlog(*, kind: str, tenant_id: int, object_id: int, event: dict | None,
                         attempt: int = 1, delay: float = 0) -> int:
-    from mirror import jobs
 
     args = (str(kind), tenant_id, object_id, event, attempt)  # plain str: jobs pickle no enums
     try:
         if delay > 0:
-            get_queue(settings.FIRESTORE_MIRROR_QUEUE).enqueue_in(timedelta(seconds=delay), jobs.mirror_object, *args)
+            get_queue(settings.FIRESTORE_MIRROR_QUEUE).enqueue_in(timedelta(seconds=delay), "mirror.jobs.mirror_object", *args)
         else:
-            enqueue(jobs.mirror_object, *args, queue=settings.FIRESTORE_MIRROR_QUEUE)
+            enqueue("mirror.jobs.mirror_object", *args, queue=settings.FIRESTORE_MIRROR_QUEUE)
         return 1
     except (QueueFull, RedisError) as exc:
         # The send or inbound that raised this event has committed; it must not
@@ -270,8 +269,7 @@ def _dead_letter(*, kind: str, tenant_id: int, object_id: int, event: dict | Non
 @transaction.atomic
 def retry_dead_letter(*, dead_letter: DeadLetter) -> None:
     """Run the write again from attempt one, after commit. The letter resolves when it succeeds."""
-    from mirror import jobs
 
     DeadLetter.objects.filter(pk=dead_letter.pk).update(retried_at=timezone.now())
-    enqueue_on_commit(jobs.mirror_object, str(dead_letter.kind), dead_letter.tenant_id, dead_letter.object_id,
+    enqueue_on_commit("mirror.jobs.mirror_object", str(dead_letter.kind), dead_letter.tenant_id, dead_letter.object_id,
                       None, 1, queue=settings.FIRESTORE_MIRROR_QUEUE)

@@ -1,4 +1,4 @@
-"""The Firestore mirror's entry on the event bus (settings.EVENT_SUBSCRIBERS)."""
+"""The Firestore mirror's entry on the event bus (registered in its AppConfig.ready())."""
 
 from django.conf import settings
 

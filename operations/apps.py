@@ -5,3 +5,9 @@ class OperationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "operations"
     verbose_name = "Operations"
+
+    def ready(self):
+        from operations import subscribers
+        from waplatform.events import register_subscriber
+
+        register_subscriber("operations", subscribers.on_event)

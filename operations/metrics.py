@@ -53,7 +53,7 @@ def _seconds_since(iso: str | None, now: datetime) -> float | None:
 
 
 def observe_event(event: dict) -> None:
-    """An EVENT_SUBSCRIBERS entry: counts and times what the event says happened."""
+    """An event subscriber (OperationsConfig.ready()): counts and times what the event says happened."""
     kind, data, now = event["type"], event.get("data") or {}, timezone.now()
     tier = _tier_of(event["tenant"]) if event.get("tenant") else "unknown"
     if kind == "message.sent":

@@ -13,8 +13,7 @@ def on_event(event: dict) -> None:
     if event["type"].startswith("alert."):
         group_send(STAFF_GROUP, {"type": "event.message", "event": event})
         if settings.ALERT_WEBHOOK_URL:
-            from operations import jobs
             from waplatform.queues import enqueue
 
             # Already after commit (the bus runs on commit), so plain enqueue is right.
-            enqueue(jobs.post_alert, event, queue="webhooks")
+            enqueue("operations.jobs.post_alert", event, queue="webhooks")

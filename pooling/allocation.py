@@ -88,9 +88,8 @@ def provision_new_slot(tier: Tier, *, holding: int = 1) -> Slot | None:
     )
     slot.name = f"{tier.name}-{slot.pk}"
     slot.save(update_fields=["name"])
-    from pooling import jobs
 
-    enqueue_on_commit(jobs.provision_slot, slot.pk, queue="maintenance")
+    enqueue_on_commit("pooling.jobs.provision_slot", slot.pk, queue="maintenance")
     return slot
 
 
@@ -148,9 +147,8 @@ def release_tenant(*, tenant: Tenant, reason: str) -> Assignment | None:
         slot.empty_since = now
         slot.save(update_fields=["empty_since"])
     WhatsAppSession.objects.filter(tenant=tenant).update(placement=WhatsAppSession.Placement.UNPLACED)
-    from pooling import jobs
 
-    enqueue_on_commit(jobs.place_waiting_tenants, slot.tier_id, queue="maintenance")
+    enqueue_on_commit("pooling.jobs.place_waiting_tenants", slot.tier_id, queue="maintenance")
     return assignment
 
 

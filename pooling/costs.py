@@ -12,10 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Callable
 
-from django.conf import settings
 from django.db.models import Q
-from django.utils.module_loading import import_string
 from django.utils import timezone
 
 from pooling.models import Assignment, Slot
@@ -68,15 +67,21 @@ class TenantCost:
         return self.slots + self.messages + self.ai
 
 
-def contributed_costs(tenant: Tenant, since: datetime) -> dict[str, Decimal]:
-    """Costs that apps above pooling add (messages, AI tokens), named in settings.COST_CONTRIBUTORS.
+CostContributor = Callable[..., Decimal]
+_contributors: dict[str, CostContributor] = {}
 
-    Pooling cannot import them (DESIGN.md dependency order), so they are looked up by path.
+
+def register_cost_contributor(name: str, contributor: CostContributor) -> None:
+    """Apps above pooling add a cost part (messages, AI tokens) from their AppConfig.ready().
+
+    `contributor(tenant=, since=)` returns the tenant's cost since then. Pooling
+    cannot import those apps (DESIGN.md dependency order), so they come to it.
     """
-    return {
-        name: Decimal(import_string(path)(tenant=tenant, since=since) or 0)
-        for name, path in settings.COST_CONTRIBUTORS.items()
-    }
+    _contributors[name] = contributor
+
+
+def contributed_costs(tenant: Tenant, since: datetime) -> dict[str, Decimal]:
+    return {name: Decimal(contributor(tenant=tenant, since=since) or 0) for name, contributor in _contributors.items()}
 
 
 def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) -> TenantCost:

@@ -23,7 +23,7 @@ from pooling.bridges.base import BridgeError, SessionInfo
 from pooling.bridging import bridge_for_slot
 from pooling.models import Alert, Assignment, Slot, WhatsAppSession
 from waplatform.locks import run_single_flight
-from waplatform.queues import enqueue
+from waplatform.queues import enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -169,10 +169,9 @@ def _reconcile_sessions(slot: Slot, report: HealthReport) -> None:
 
 def _retry_stuck_provisioning(report: HealthReport) -> None:
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.POOL_PROVISION_TIMEOUT_SECONDS * 3)
-    from pooling import jobs
 
     for slot in Slot.objects.filter(state=Slot.State.PROVISIONING, state_changed_at__lt=cutoff):
-        enqueue(jobs.provision_slot, slot.pk, queue="maintenance")
+        enqueue("pooling.jobs.provision_slot", slot.pk, queue="maintenance")
         report.provisioning_retried.append(str(slot))
 
 
@@ -238,11 +237,8 @@ def _provisioning_failed(slot_id: int, error: str) -> str:
         message=f"Could not provision a {slot.tier.name} slot: {error}",
     )
     if slot.provision_attempts + 1 < settings.POOL_PROVISION_MAX_ATTEMPTS:
-        from pooling import jobs
-        from waplatform.queues import get_queue
-
         delay = 5 * 2 ** slot.provision_attempts
-        get_queue("maintenance").enqueue_in(timezone.timedelta(seconds=delay), jobs.provision_slot, slot_id)
+        enqueue_on_commit("pooling.jobs.provision_slot", slot_id, queue="maintenance", delay=delay)
         return f"failed ({error}); retrying in {delay} s"
     # Give up on this slot: its tenants go back to the pool (another slot, or waiting).
     with transaction.atomic():

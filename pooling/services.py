@@ -69,10 +69,9 @@ def register_static_slot(
         if not slot.name:
             slot.name = f"{tier.name}-{slot.pk}"
             slot.save(update_fields=["name"])
-        from pooling import jobs
         from waplatform.queues import enqueue_on_commit
 
-        enqueue_on_commit(jobs.place_waiting_tenants, tier.pk, queue="maintenance")
+        enqueue_on_commit("pooling.jobs.place_waiting_tenants", tier.pk, queue="maintenance")
     return slot
 
 

@@ -78,9 +78,8 @@ def record_session_status(*, session: WhatsAppSession, status: str, note: str = 
 
 
 def schedule_start(*, session_id: int) -> None:
-    from pooling import jobs
 
-    enqueue_on_commit(jobs.start_session_on_slot, session_id, queue="maintenance")
+    enqueue_on_commit("pooling.jobs.start_session_on_slot", session_id, queue="maintenance")
 
 
 @transaction.atomic
@@ -114,9 +113,8 @@ def _stop(tenant: Tenant, *, logout: bool, reason: str) -> WhatsAppSession | Non
         session.save(update_fields=["wanted", "placement", "waiting_since"])
         assignment = allocation.release_tenant(tenant=tenant, reason=reason)
         if assignment is not None:
-            from pooling import jobs
 
-            enqueue_on_commit(jobs.stop_session_on_slot, session.pk, assignment.slot_id, logout, queue="maintenance")
+            enqueue_on_commit("pooling.jobs.stop_session_on_slot", session.pk, assignment.slot_id, logout, queue="maintenance")
         record_session_status(session=session, status=WhatsAppSession.Status.STOPPED, note=reason)
     return session
 

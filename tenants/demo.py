@@ -2,9 +2,9 @@
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Callable
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
@@ -24,6 +24,16 @@ class DemoResult:
     operator_password: str
     new_keys: dict[str, str] = field(default_factory=dict)
     existing: list[str] = field(default_factory=list)
+
+
+DemoSeeder = Callable[..., None]
+_seeders: dict[str, DemoSeeder] = {}
+
+
+def register_demo_seeder(name: str, seeder: DemoSeeder) -> None:
+    """Apps above tenants add their part of the demo from AppConfig.ready(); called in app order
+    with `tenants=` the demo tenants, and must be idempotent (seed_demo runs at every start)."""
+    _seeders[name] = seeder
 
 
 def demo_password() -> str:
@@ -51,6 +61,6 @@ def seed_demo() -> DemoResult:
         add_member(tenant=tenant, user=agent, role=Membership.Role.OWNER)
     demo_tenants = list(Tenant.objects.filter(slug__in=[slug for _, slug, _ in DEMO_TENANTS]))
     # Apps above tenants (pooling, agents) add their part of the demo here.
-    for path in settings.DEMO_SEEDERS:
-        import_string(path)(tenants=demo_tenants)
+    for seeder in _seeders.values():
+        seeder(tenants=demo_tenants)
     return result

@@ -4,28 +4,35 @@ An event is a plain JSON-safe envelope:
     {"id": "<uuid>", "type": "message.status", "tenant": 42,
      "created_at": "2026-11-28T12:00:00.123456+00:00", "data": {...}}
 
-Subscribers are dotted paths in settings.EVENT_SUBSCRIBERS, each a callable
-taking the envelope; the messaging app adds the live inbox and the tenants'
-webhooks, the Firestore mirror can join the same way. Apps lower in the
-dependency order (pooling) publish without knowing who listens.
+Subscribers register in code, from their app's `AppConfig.ready()`, each a
+callable taking the envelope: messaging adds the live inbox and the tenants'
+webhooks, operations the metrics, agents the replies, the Firestore mirror its
+writes. Apps lower in the dependency order (pooling) publish without knowing
+who listens, and the environment cannot swap a subscriber for another callable.
 """
 
 import json
 import logging
 import uuid
-from functools import lru_cache
+from typing import Callable
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=None)
-def _subscriber(path: str):
-    return import_string(path)
+Subscriber = Callable[[dict], None]
+_subscribers: dict[str, Subscriber] = {}
+
+
+def register_subscriber(name: str, subscriber: Subscriber) -> None:
+    """Add `subscriber` under `name` (idempotent: ready() may run more than once in tests)."""
+    _subscribers[name] = subscriber
+
+
+def subscribers() -> dict[str, Subscriber]:
+    return dict(_subscribers)
 
 
 def build_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
@@ -43,11 +50,11 @@ def build_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
 def deliver(event: dict) -> None:
     # Runs after commit: a failure here cannot undo the change, so it is
     # logged, and one broken subscriber must not starve the others.
-    for path in settings.EVENT_SUBSCRIBERS:
+    for name, subscriber in list(_subscribers.items()):
         try:
-            _subscriber(path)(event)
+            subscriber(event)
         except Exception:
-            logger.exception("event subscriber %s failed for %s %s", path, event["type"], event["id"])
+            logger.exception("event subscriber %s failed for %s %s", name, event["type"], event["id"])
 
 
 def publish_event(*, tenant_id: int | None, type: str, data: dict) -> dict:

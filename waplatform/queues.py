@@ -5,11 +5,13 @@ that runs late (or twice) sees the truth and can do nothing.
 """
 
 import logging
-from typing import Any, Callable
+from datetime import timedelta
+from typing import Any
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +43,47 @@ def ensure_capacity(queue_name: str) -> None:
         raise QueueFull(queue_name, waiting, limit)
 
 
-def enqueue(func: Callable | str, *args: Any, queue: str, **job_options: Any):
+def enqueue(job: str, *args: Any, queue: str, **job_options: Any):
     """Enqueue now, refusing with QueueFull past the queue's cap."""
     ensure_capacity(queue)
-    return get_queue(queue).enqueue(func, *args, **job_options)
+    return get_queue(queue).enqueue(_job_path(job), *args, **job_options)
 
 
-def enqueue_on_commit(func: Callable | str, *args: Any, queue: str, **job_options: Any) -> None:
-    """Enqueue once the current transaction commits (at once when there is none).
+def enqueue_on_commit(job: str, *args: Any, queue: str, delay: float = 0, **job_options: Any) -> None:
+    """Enqueue `job` (a dotted path) once the current transaction commits; at once outside one.
 
-    A refusal after commit cannot reach the caller any more; it is logged and the
-    row stays in the database for the periodic sweepers to pick up again.
+    The rows the job works on are already committed and every job has a sweeper
+    that re-finds due rows, so a refusal after commit (queue at its cap, Redis
+    unreachable) is logged and left to that sweeper instead of failing the
+    caller whose change is already durable. `delay` > 0 hands the job to rq's
+    scheduler (enqueue_in) instead of the queue.
     """
+    path = _job_path(job)
 
     def _enqueue() -> None:
         try:
-            enqueue(func, *args, queue=queue, **job_options)
+            if delay > 0:
+                get_queue(queue).enqueue_in(timedelta(seconds=delay), path, *args, **job_options)
+            else:
+                enqueue(path, *args, queue=queue, **job_options)
         except QueueFull:
-            logger.warning("queue %s full: %s%r left for the sweeper", queue, getattr(func, "__name__", func), args)
+            logger.warning("queue %s full: %s%r left for the sweeper", queue, path, args)
+        except RedisError:
+            logger.exception("could not enqueue %s%r on %s; left for the sweeper", path, args, queue)
 
     transaction.on_commit(_enqueue, robust=False)
+
+
+def _job_path(job: str) -> str:
+    # Jobs are named, never imported, by the code that enqueues them: services
+    # sit below jobs (jobs call services), so an import would point upwards.
+    if not isinstance(job, str) or ".jobs." not in job:
+        raise TypeError(f"enqueue a job by its dotted path ('app.jobs.name'), not {job!r}")
+    return job
+
+
+def enqueue_many(job: str, args_list: list[tuple], *, queue: str) -> None:
+    """Enqueue one job per argument tuple in one round trip (sweepers re-enqueueing due rows)."""
+    if args_list:
+        rq_queue = get_queue(queue)
+        rq_queue.enqueue_many([rq_queue.prepare_data(_job_path(job), args) for args in args_list])

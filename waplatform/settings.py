@@ -244,15 +244,6 @@ LOGGING = {
 # is the one place that defers, and plain enqueue means "now".
 RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"}
 
-# --- events ---------------------------------------------------------------
-# Callables (dotted paths) that receive every published event envelope.
-EVENT_SUBSCRIBERS = env.list(
-    "EVENT_SUBSCRIBERS",
-    default=["messaging.live.broadcast_event", "messaging.webhooks_out.fan_out_event", "operations.subscribers.on_event",
-             "agents.subscribers.on_event",
-             "mirror.subscribers.on_event"],
-)
-
 # --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
 # Send retries: exponential backoff with jitter on transient bridge errors.
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
@@ -307,13 +298,6 @@ POOL_SESSION_START_TIMEOUT_SECONDS = env.int("POOL_SESSION_START_TIMEOUT_SECONDS
 POOL_SESSION_IDLE_HOURS = env.float("POOL_SESSION_IDLE_HOURS", default=36)
 POOL_WARM_SPARE_ABOVE = env.float("POOL_WARM_SPARE_ABOVE", default=0.8)
 POOL_PACK_BELOW = env.float("POOL_PACK_BELOW", default=0.3)
-
-# Called by `manage.py seed_demo` with the demo tenants, in order.
-DEMO_SEEDERS = ["pooling.demo.seed", "agents.demo.seed"]
-
-# Per-tenant cost parts added by apps above pooling: name -> callable(tenant=, since=) -> Decimal.
-COST_CONTRIBUTORS = {"messages": "messaging.selectors.message_cost_for_tenant",
-                     "ai": "agents.selectors.ai_cost_for_tenant"}
 
 # --- operations: metrics and alerts ----------------------------------------
 METRICS_TOKEN = env("METRICS_TOKEN", default="")  # set it when /metrics is reachable from outside
