@@ -1,12 +1,11 @@
 from messaging.models import Message
-from waplatform import jobs
 from waplatform.queues import enqueue
 
 
 def test_a_send_to_a_full_queue_is_503_with_retry_after_and_writes_nothing(api, settings):
     settings.QUEUE_MAX_WAITING = 2
     for _ in range(2):
-        enqueue(jobs.heartbeat, queue="low")  # the standard tier's send queue
+        enqueue("waplatform.jobs.heartbeat", queue="low")  # the standard tier's send queue
 
     response = api.post("/api/v1/messages", {"to": "16505551234", "text": {"body": "hi"}}, format="json")
 

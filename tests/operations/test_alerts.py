@@ -4,7 +4,6 @@ from django.test import override_settings
 from operations.alerts import evaluate_alerts
 from pooling.models import Alert
 from tests.factories import SlotFactory
-from waplatform import jobs
 from tests.bridges.conftest import spawn_sandbox  # noqa: F401  (fixture)
 from waplatform.queues import enqueue
 
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @override_settings(ALERT_QUEUE_WAITING=2)
 def test_a_queue_over_its_threshold_opens_an_alert_and_it_resolves_when_drained():
     for _ in range(3):
-        enqueue(jobs.heartbeat, queue="ai")
+        enqueue("waplatform.jobs.heartbeat", queue="ai")
 
     opened = evaluate_alerts()
     alert = Alert.objects.get(kind="queue_backlog", key="ai")

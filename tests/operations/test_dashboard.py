@@ -8,7 +8,6 @@ from django.utils import timezone
 from pooling import services
 from pooling.models import Alert
 from tests.factories import AssignmentFactory, SlotFactory, TenantFactory, UserFactory
-from waplatform import jobs
 from waplatform.queues import enqueue
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +62,7 @@ def test_costs_are_sortable_and_exported_as_csv(staff_client):
 
 def test_the_queues_page_counts_waiting_jobs(staff_client):
     for _ in range(3):
-        enqueue(jobs.heartbeat, queue="webhooks")
+        enqueue("waplatform.jobs.heartbeat", queue="webhooks")
 
     html = staff_client.get("/admin/operations/queues/").content.decode()
 

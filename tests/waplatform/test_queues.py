@@ -15,10 +15,10 @@ pytestmark = pytest.mark.integration
 def test_the_queue_cap_refuses_the_1001st_job():
     queue = get_queue("low")
     for _ in range(1000):
-        enqueue(jobs.heartbeat, queue="low")
+        enqueue("waplatform.jobs.heartbeat", queue="low")
 
     with pytest.raises(QueueFull) as refused:
-        enqueue(jobs.heartbeat, queue="low")
+        enqueue("waplatform.jobs.heartbeat", queue="low")
 
     assert queue.count == 1000
     assert "low" in str(refused.value) and "1000" in str(refused.value)
@@ -37,9 +37,9 @@ def test_a_full_queue_becomes_503_with_retry_after():
 @override_settings(QUEUE_MAX_WAITING=5)
 def test_the_cap_is_a_setting():
     for _ in range(5):
-        enqueue(jobs.heartbeat, queue="ai")
+        enqueue("waplatform.jobs.heartbeat", queue="ai")
     with pytest.raises(QueueFull):
-        enqueue(jobs.heartbeat, queue="ai")
+        enqueue("waplatform.jobs.heartbeat", queue="ai")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -47,7 +47,7 @@ def test_a_job_enqueued_on_commit_only_runs_after_commit():
     queue = get_queue("maintenance")
 
     with transaction.atomic():
-        enqueue_on_commit(jobs.heartbeat, queue="maintenance")
+        enqueue_on_commit("waplatform.jobs.heartbeat", queue="maintenance")
         waiting_inside = queue.count
         django_rq.get_worker("maintenance").work(burst=True)
         assert get_redis().get(jobs.HEARTBEAT_KEY) is None
@@ -62,7 +62,7 @@ def test_a_job_enqueued_on_commit_only_runs_after_commit():
 def test_a_rolled_back_transaction_enqueues_nothing():
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            enqueue_on_commit(jobs.heartbeat, queue="maintenance")
+            enqueue_on_commit("waplatform.jobs.heartbeat", queue="maintenance")
             raise RuntimeError("rollback")
 
     assert get_queue("maintenance").count == 0
@@ -70,7 +70,7 @@ def test_a_rolled_back_transaction_enqueues_nothing():
 
 def test_a_worker_over_its_memory_limit_stops_after_its_current_job(db):
     for _ in range(3):
-        enqueue(jobs.heartbeat, queue="maintenance")
+        enqueue("waplatform.jobs.heartbeat", queue="maintenance")
     worker = django_rq.get_worker("maintenance")
 
     with override_settings(WORKER_MAX_MEMORY_MB=1):
