@@ -11,6 +11,10 @@ from waplatform import jobs
 
 cron.register(jobs.heartbeat, queue_name="maintenance", interval=30, result_ttl=60)
 
+# The outbox relay (docs/messaging.md "Events"): events the fast path after commit missed.
+cron.register(jobs.relay_events, queue_name="maintenance", interval=5, result_ttl=60)
+cron.register(jobs.purge_delivered_events, queue_name="maintenance", interval=3600, result_ttl=600)
+
 # Pools (DESIGN.md "Pool upkeep").
 cron.register(pooling_jobs.run_health_checks, queue_name="maintenance", interval=30, result_ttl=300)
 cron.register(pooling_jobs.optimize_pools, queue_name="maintenance", interval=300, result_ttl=600)

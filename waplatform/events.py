@@ -1,4 +1,4 @@
-"""The platform's event bus: one function publishes a domain event after commit.
+"""The platform's event bus: one function records a domain event; subscribers get it after commit.
 
 An event is a plain JSON-safe envelope:
     {"id": "<uuid>", "type": "message.status", "tenant": 42,
@@ -14,10 +14,17 @@ who listens, and the environment cannot swap a subscriber for another callable.
 import json
 import logging
 import uuid
+from datetime import timedelta
 from typing import Callable
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+
+from waplatform.backoff import backoff_delay
+from waplatform.models import OutboxEvent
+from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +36,10 @@ _subscribers: dict[str, Subscriber] = {}
 def register_subscriber(name: str, subscriber: Subscriber) -> None:
     """Add `subscriber` under `name` (idempotent: ready() may run more than once in tests)."""
     _subscribers[name] = subscriber
+
+
+def unregister_subscriber(name: str) -> None:
+    _subscribers.pop(name, None)
 
 
 def subscribers() -> dict[str, Subscriber]:
@@ -47,21 +58,86 @@ def build_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
     return json.loads(json.dumps(envelope))
 
 
-def deliver(event: dict) -> None:
-    # Runs after commit: a failure here cannot undo the change, so it is
-    # logged, and one broken subscriber must not starve the others.
-    for name, subscriber in list(_subscribers.items()):
+def hand_over(envelope: dict, names: list[str]) -> dict[str, str]:
+    """Run the named subscribers; returns {name: error} for those that raised."""
+    registered = subscribers()
+    failed: dict[str, str] = {}
+    for name in names:
+        subscriber = registered.get(name)
+        if subscriber is None:
+            logger.warning("event %s: subscriber %s is no longer registered; dropped", envelope["id"], name)
+            continue
         try:
-            subscriber(event)
-        except Exception:
-            logger.exception("event subscriber %s failed for %s %s", name, event["type"], event["id"])
+            subscriber(envelope)
+        except Exception as exc:
+            logger.exception("event subscriber %s failed for %s %s", name, envelope["type"], envelope["id"])
+            failed[name] = f"{name}: {type(exc).__name__}: {exc}"[:500]
+    return failed
+
+
+def record_outcome(row_id: int, *, still_pending: list[str], errors: dict[str, str], attempt: int) -> None:
+    now = timezone.now()
+    if not still_pending:
+        OutboxEvent.objects.filter(pk=row_id).update(pending=[], delivered_at=now, attempts=attempt)
+        return
+    delay = backoff_delay(attempt, base=settings.OUTBOX_RETRY_BASE_SECONDS, cap=settings.OUTBOX_RETRY_MAX_DELAY_SECONDS)
+    OutboxEvent.objects.filter(pk=row_id).update(
+        pending=still_pending, attempts=attempt, next_attempt_at=now + timedelta(seconds=delay),
+        last_error="\n".join(errors.values())[:2000] or F("last_error"),
+    )
+
+
+def _held_back(row_id: int, ordering_key: str, names: list[str]) -> list[str]:
+    """Subscribers that still owe an earlier event of this key after a failed hand-over.
+
+    Giving them this one now would let it overtake that earlier one; the relay
+    hands both over in order. Earlier events still on their own fast path
+    (attempts == 0) do not hold this one back: concurrent commits have no order
+    to keep between them.
+    """
+    if not ordering_key:
+        return []
+    owed = OutboxEvent.objects.filter(
+        ordering_key=ordering_key, delivered_at__isnull=True, attempts__gt=0, pk__lt=row_id,
+    ).values_list("pending", flat=True)
+    owing = {name for pending in owed for name in pending}
+    return [name for name in names if name in owing]
+
+
+def deliver_committed(row_id: int, envelope: dict, names: list[str], ordering_key: str = "") -> None:
+    """The fast path, run by on_commit in the publishing process."""
+    try:
+        held = _held_back(row_id, ordering_key, names)
+        errors = hand_over(envelope, [name for name in names if name not in held])
+        record_outcome(row_id, still_pending=held + list(errors), errors=errors, attempt=1)
+    except Exception:
+        # Whatever ran stays recorded as pending on the row, and the relay repeats it
+        # (subscribers are idempotent on the event id). The publisher's commit stands.
+        logger.exception("outbox: fast path failed for event %s; left for the relay", envelope["id"])
+
+
+def _ordering_key(data: dict) -> str:
+    conversation_id = data.get("conversation_id")
+    return f"conversation:{conversation_id}" if conversation_id else ""
 
 
 def publish_event(*, tenant_id: int | None, type: str, data: dict) -> dict:
-    """Publish after the current transaction commits (at once outside one). Returns the envelope.
+    """Record the event with the current transaction; subscribers get it after commit. Returns the envelope.
 
+    The OutboxEvent row commits or rolls back with the change it describes, so
+    an event is never announced for a change that did not happen, nor lost for
+    one that did (waplatform.outbox relays whatever the fast path missed).
     `tenant_id=None` is a platform event (alerts) for operators, never sent to a tenant.
     """
     event = build_event(tenant_id=tenant_id, type=type, data=data)
-    transaction.on_commit(lambda: deliver(event))
+    names = list(_subscribers)
+    grace = timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
+    row = OutboxEvent.objects.create(
+        event_id=event["id"], tenant_id=tenant_id, type=type, ordering_key=_ordering_key(data),
+        envelope=event, pending=names, next_attempt_at=timezone.now() + grace,
+    )
+    if settings.EVENTS_INLINE_DELIVERY:
+        transaction.on_commit(lambda: deliver_committed(row.pk, event, names, row.ordering_key))
+    else:
+        enqueue_on_commit("waplatform.jobs.relay_events", queue="maintenance")
     return event

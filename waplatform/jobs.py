@@ -2,6 +2,7 @@
 
 import time
 
+from waplatform import outbox
 from waplatform.redis import get_redis
 
 HEARTBEAT_KEY = "wap:heartbeat"
@@ -12,3 +13,12 @@ def heartbeat() -> float:
     now = time.time()
     get_redis().set(HEARTBEAT_KEY, now)
     return now
+
+
+def relay_events() -> str:
+    """The outbox relay: events whose fast path after commit did not reach every subscriber."""
+    return str(outbox.relay())
+
+
+def purge_delivered_events() -> int:
+    return outbox.purge_delivered()

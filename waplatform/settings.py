@@ -244,6 +244,18 @@ LOGGING = {
 # is the one place that defers, and plain enqueue means "now".
 RQ = {"WORKER_CLASS": "waplatform.workers.PlatformWorker", "COMMIT_MODE": "auto"}
 
+# --- events: the transactional outbox (waplatform/events.py, waplatform/outbox.py) ---
+# Hand each event to the subscribers right after commit in the publishing process;
+# off, the relay (a maintenance job woken per commit) does all the fan-out.
+EVENTS_INLINE_DELIVERY = env.bool("EVENTS_INLINE_DELIVERY", default=True)
+# The relay leaves a fresh event to the fast path for this long before taking it over.
+OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=5)
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=2)
+OUTBOX_RETRY_MAX_DELAY_SECONDS = env.float("OUTBOX_RETRY_MAX_DELAY_SECONDS", default=300)
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
+OUTBOX_RELAY_TIME_BUDGET_SECONDS = env.float("OUTBOX_RELAY_TIME_BUDGET_SECONDS", default=20)
+OUTBOX_RETENTION_HOURS = env.float("OUTBOX_RETENTION_HOURS", default=24)
+
 # --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
 # Send retries: exponential backoff with jitter on transient bridge errors.
 MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=8)
