@@ -1,8 +1,10 @@
 """Admin for agents. Saves go through agents.services, so versions are bumped and the
 tenant's trigger cache is invalidated exactly as through the API."""
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.forms.models import InlineForeignKeyField
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -10,12 +12,55 @@ from agents import services
 from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
 
 
+HISTORY_ROWS = 50  # newest rows a change page shows; the link goes to the full filtered list
+
+
 def _fields_of(obj, names):
     return {name: getattr(obj, name) for name in names}
 
 
+class ServiceCheckedForm(forms.ModelForm):
+    """Runs the service's own checks on the edited object, so a refusal shows on the form
+    instead of failing inside save_model."""
+
+    @staticmethod
+    def service_check(instance):
+        raise NotImplementedError
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self._errors:
+            return  # the object may be half-built (no tenant, no agent): the form already says why
+        try:
+            self.service_check(self.instance)
+        except ValidationError as exc:
+            for field, errors in exc.update_error_dict({}).items():
+                if isinstance(self.fields.get(field), InlineForeignKeyField):
+                    continue  # an inline's parent may not exist yet; the formset sets it on save (as Django does)
+                self.add_error(field if field in self.fields else None, errors)
+
+
+class AgentForm(ServiceCheckedForm):
+    @staticmethod
+    def service_check(instance):
+        services.check_agent(agent=instance)
+
+
+class TriggerForm(ServiceCheckedForm):
+    @staticmethod
+    def service_check(instance):
+        services.check_trigger(trigger=instance)
+
+
+class KnowledgeEntryForm(ServiceCheckedForm):
+    @staticmethod
+    def service_check(instance):
+        services.check_knowledge_entry(entry=instance)
+
+
 class KnowledgeEntryInline(admin.TabularInline):
     model = KnowledgeEntry
+    form = KnowledgeEntryForm
     extra = 0
     fields = ["question", "answer", "tags"]
     show_change_link = True
@@ -38,8 +83,19 @@ class TriggerInline(admin.TabularInline):
         return False
 
 
+class TenantFixedOnChange:
+    """The services move nothing between tenants (or agents): the owner is chosen once, on add."""
+
+    fixed_on_change = ("tenant",)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [f for f in self.fixed_on_change if f not in fields] if obj is not None else fields
+
+
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(TenantFixedOnChange, admin.ModelAdmin):
+    form = AgentForm
     list_display = ["name", "tenant", "kind", "is_default", "active", "version", "updated_at"]
     list_select_related = ["tenant"]
     list_filter = ["kind", "active", "tenant"]
@@ -57,20 +113,37 @@ class AgentAdmin(admin.ModelAdmin):
             obj.pk = saved.pk
 
     def save_formset(self, request, form, formset, change):
-        for entry in formset.save(commit=False):
-            if isinstance(entry, KnowledgeEntry) and entry.pk is None:
-                services.create_knowledge_entry(agent=form.instance, question=entry.question, answer=entry.answer,
-                                                tags=entry.tags)
-        for entry in formset.deleted_objects:
-            if isinstance(entry, KnowledgeEntry):
-                services.delete_knowledge_entry(entry=entry)
+        # commit=False writes nothing: each row goes through its service instead.
+        formset.save(commit=False)
+        agent = form.instance
+        for obj in formset.deleted_objects:
+            if isinstance(obj, Trigger):
+                services.delete_trigger(trigger=obj)
+            else:
+                services.delete_knowledge_entry(entry=obj)
+        for obj in formset.new_objects:
+            if isinstance(obj, Trigger):
+                fields = _fields_of(obj, services.TRIGGER_FIELDS - {"agent", "kind"})
+                services.create_trigger(tenant=agent.tenant, kind=obj.kind, agent=agent, **fields)
+            else:
+                services.create_knowledge_entry(agent=agent, question=obj.question, answer=obj.answer, tags=obj.tags)
+        for obj, _ in formset.changed_objects:
+            if isinstance(obj, Trigger):
+                services.update_trigger(trigger=obj, **_fields_of(obj, services.TRIGGER_FIELDS))
+            else:
+                services.update_knowledge_entry(entry=obj, question=obj.question, answer=obj.answer, tags=obj.tags)
 
     def delete_model(self, request, obj):
         services.delete_agent(agent=obj)
 
+    def delete_queryset(self, request, queryset):
+        for agent in queryset:
+            services.delete_agent(agent=agent)
+
 
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
+    form = TriggerForm
     list_display = ["pk", "tenant", "agent", "kind", "keywords", "match", "pattern", "priority", "active"]
     list_select_related = ["tenant", "agent"]
     list_filter = ["kind", "active", "tenant"]
@@ -78,22 +151,24 @@ class TriggerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = _fields_of(obj, services.TRIGGER_FIELDS)
-        try:
-            if change:
-                services.update_trigger(trigger=obj, **fields)
-            else:
-                fields.pop("kind"), fields.pop("agent")
-                obj.pk = services.create_trigger(tenant=obj.tenant, kind=obj.kind, agent=obj.agent, **fields).pk
-        except ValidationError as exc:
-            # The form cannot re-open from here; say why nothing was saved.
-            messages.error(request, f"Trigger not saved: {'; '.join(exc.messages)}")
+        if change:
+            services.update_trigger(trigger=obj, **fields)
+        else:
+            fields.pop("kind"), fields.pop("agent")
+            obj.pk = services.create_trigger(tenant=obj.tenant, kind=obj.kind, agent=obj.agent, **fields).pk
 
     def delete_model(self, request, obj):
         services.delete_trigger(trigger=obj)
 
+    def delete_queryset(self, request, queryset):
+        for trigger in queryset:
+            services.delete_trigger(trigger=trigger)
+
 
 @admin.register(KnowledgeEntry)
-class KnowledgeEntryAdmin(admin.ModelAdmin):
+class KnowledgeEntryAdmin(TenantFixedOnChange, admin.ModelAdmin):
+    form = KnowledgeEntryForm
+    fixed_on_change = ("agent",)
     list_display = ["question", "agent", "updated_at"]
     list_select_related = ["agent"]
     list_filter = ["agent__tenant"]
@@ -110,11 +185,28 @@ class KnowledgeEntryAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.delete_knowledge_entry(entry=obj)
 
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            services.delete_knowledge_entry(entry=entry)
+
 
 @admin.register(AgentConfig)
-class AgentConfigAdmin(admin.ModelAdmin):
+class AgentConfigAdmin(TenantFixedOnChange, admin.ModelAdmin):
     list_display = ["tenant", "llm_base_url", "llm_model", "llm_api_key_env", "updated_at"]
+    list_select_related = ["tenant"]
     exclude = ["llm_api_key"]
+
+    def save_model(self, request, obj, form, change):
+        # Only what the form shows: the stored key (not on the form) stays as it is.
+        fields = {name: form.cleaned_data[name] for name in services.CONFIG_FIELDS if name in form.cleaned_data}
+        obj.pk = services.update_agent_config(tenant=obj.tenant, **fields).pk
+
+    def delete_model(self, request, obj):
+        services.delete_agent_config(tenant=obj.tenant)
+
+    def delete_queryset(self, request, queryset):
+        for config in queryset.select_related("tenant"):
+            services.delete_agent_config(tenant=config.tenant)
 
 
 @admin.register(ConversationState)
@@ -129,7 +221,7 @@ class ConversationStateAdmin(admin.ModelAdmin):
     def switch_log(self, obj):
         # The log per conversation, newest first, with a link to the full filtered list.
         rows = AgentSwitch.objects.filter(conversation_id=obj.conversation_id).select_related(
-            "from_agent", "to_agent")[:50]
+            "from_agent", "to_agent")[:HISTORY_ROWS]
         link = reverse("admin:agents_agentswitch_changelist") + f"?conversation={obj.conversation_id}"
         return format_html(
             '<table><tr><th>when</th><th>from</th><th>to</th><th>reason</th><th>trigger</th><th>note</th></tr>{}'
@@ -158,7 +250,8 @@ class ConversationStateAdmin(admin.ModelAdmin):
 @admin.register(AgentSwitch)
 class AgentSwitchAdmin(admin.ModelAdmin):
     list_display = ["pk", "conversation", "from_agent", "to_agent", "reason", "trigger", "created_at"]
-    list_select_related = ["from_agent", "to_agent", "trigger", "conversation"]
+    # The conversation's and trigger's names show their contact and agent.
+    list_select_related = ["from_agent", "to_agent", "trigger__agent", "conversation__contact"]
     list_filter = ["reason", "tenant"]
     search_fields = ["conversation__id"]
     readonly_fields = [f.name for f in AgentSwitch._meta.fields]
@@ -171,7 +264,7 @@ class AgentSwitchAdmin(admin.ModelAdmin):
 class AgentReplyAdmin(admin.ModelAdmin):
     list_display = ["pk", "conversation", "agent", "source", "confidence", "cached", "prompt_tokens",
                     "completion_tokens", "created_at"]
-    list_select_related = ["agent", "conversation"]
+    list_select_related = ["agent", "conversation__contact"]
     list_filter = ["source", "cached", "tenant"]
     readonly_fields = [f.name for f in AgentReply._meta.fields]
 

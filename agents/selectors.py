@@ -19,10 +19,6 @@ from messaging.models import Conversation, Message
 from tenants.models import Tenant
 
 
-def agents_of(*, tenant: Tenant) -> QuerySet[Agent]:
-    return Agent.objects.filter(tenant=tenant)
-
-
 def default_agent(*, tenant_id: int) -> Agent | None:
     return Agent.objects.filter(tenant_id=tenant_id, is_default=True, active=True).first()
 

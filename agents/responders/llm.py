@@ -9,7 +9,6 @@ AgentReply row for the operator.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import httpx
 from django.conf import settings
 
 from agents.responders import Answer, Context
+from waplatform.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def answer(*, endpoint: Endpoint, context: Context, fallback_text: str) -> Answe
                 last_error = f"{type(exc).__name__}: {exc}"[:1000]
                 if attempt == attempts or not _retryable(exc):
                     break
-                ceiling = settings.AGENTS_LLM_RETRY_BASE_SECONDS * (2 ** (attempt - 1))
-                time.sleep(random.uniform(ceiling / 2, ceiling))
+                # AGENTS_LLM_MAX_ATTEMPTS is what bounds the wait: the cap is never reached.
+                base = settings.AGENTS_LLM_RETRY_BASE_SECONDS
+                time.sleep(backoff_delay(attempt, base=base, cap=base * 2 ** (attempts - 1)))
     logger.warning("LLM call to %s failed after %d attempt(s): %s", endpoint.base_url, attempt, last_error)
     return Answer(text=fallback_text, source="fallback", error=last_error, cacheable=False)

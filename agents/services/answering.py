@@ -1,0 +1,143 @@
+"""Answering: ask the active agent's responder and send its answer.
+
+The responder (an LLM over HTTP) runs between two short transactions, never
+inside one; the second re-checks under the state lock that nothing changed
+before it sends.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents import caches, selectors
+from agents.models import Agent, AgentReply, ConversationState
+from agents.responders import Answer, knowledge_base, llm
+from agents.services.routing import handoff, lock_state, route_inbound
+from messaging import services as messaging
+from messaging.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+
+def _why_not(state: ConversationState, message_id: int, now: datetime) -> str:
+    if state.answered_through >= message_id:
+        return "already answered"
+    if state.active_agent is None or not state.active_agent.active:
+        return "no agent"
+    if state.owner == ConversationState.Owner.HUMAN or not state.active_agent.answers_automatically:
+        return "a person owns it"
+    if state.automation_paused_until and state.automation_paused_until > now:
+        return "paused after a manual reply"
+    return ""
+
+
+def answer_for(*, agent: Agent, conversation_id: int, answered_through: int, up_to: int) -> Answer | None:
+    """Ask the agent's responder (network I/O: call outside transactions). None: nothing to answer."""
+    context = selectors.conversation_context(conversation_id=conversation_id, answered_through=answered_through,
+                                             up_to=up_to)
+    if not context.turn:
+        return None
+    fingerprint = caches.context_fingerprint(context.turn)
+    cached = caches.cached_response(conversation_id=conversation_id, agent_id=agent.pk, version=agent.version,
+                                    fingerprint=fingerprint)
+    if cached is not None:
+        return Answer(text=cached["text"], source=cached["source"], confidence=cached.get("confidence"),
+                      handoff=bool(cached.get("handoff")), cached=True)
+    fallback = agent.fallback_text or settings.AGENTS_FALLBACK_TEXT
+    if agent.kind == Agent.Kind.KNOWLEDGE_BASE:
+        threshold = agent.confidence_threshold
+        answer = knowledge_base.answer(
+            entries=selectors.knowledge_for(agent=agent), context=context, fallback_text=fallback,
+            threshold=settings.AGENTS_KB_CONFIDENCE_THRESHOLD if threshold is None else threshold,
+            handoff_on_low_confidence=agent.on_low_confidence == Agent.LowConfidence.HANDOFF)
+    else:
+        answer = llm.answer(endpoint=selectors.llm_endpoint(agent=agent), context=context, fallback_text=fallback)
+    if answer.cacheable:
+        caches.store_response(conversation_id=conversation_id, agent_id=agent.pk, version=agent.version,
+                              fingerprint=fingerprint, response=answer.as_cache())
+    return answer
+
+
+@transaction.atomic
+def record_reply(*, conversation_id: int, message_id: int, agent_id: int, answer: Answer,
+                 greeting: bool = False) -> Message | None:
+    """Send an agent's answer through the normal outbound flow, if the conversation still wants it.
+
+    Re-checks under the state lock what the responder could not hold still
+    while it ran: a newer switch, a person taking over, another job's answer.
+    """
+    now = timezone.now()
+    state = lock_state(conversation_id=conversation_id)
+    if state.active_agent_id != agent_id:
+        return None
+    if greeting:
+        if agent_id in state.greeted_agents:
+            return None
+    elif _why_not(state, message_id, now):
+        return None
+    agent = state.active_agent
+    text = answer.text
+    if not greeting and agent.greeting and agent_id not in state.greeted_agents:
+        text = f"{agent.greeting}\n\n{text}"
+    contact = Message.objects.select_related("contact", "tenant__tier").get(pk=message_id)
+    accepted = messaging.send_message(tenant=contact.tenant, to=contact.contact.wa_id, type="text", text=text)
+    AgentReply.objects.create(
+        tenant_id=state.tenant_id, conversation_id=conversation_id, agent_id=agent_id, message=accepted.message,
+        in_reply_to_id=message_id, source=AgentReply.Source.GREETING if greeting else answer.source,
+        confidence=answer.confidence, cached=answer.cached, error=answer.error,
+        prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+    if agent_id not in state.greeted_agents:
+        state.greeted_agents = [*state.greeted_agents, agent_id]
+    if not greeting:
+        state.answered_through = message_id
+    state.save(update_fields=["greeted_agents", "answered_through", "updated_at"])
+    if answer.handoff:
+        handoff(conversation=Conversation(pk=conversation_id, tenant_id=state.tenant_id),
+                note="low confidence in the knowledge base")
+    return accepted.message
+
+
+def respond(*, conversation_id: int, message_id: int, now: datetime | None = None) -> str:
+    """The `ai` job: route the new messages, then answer once for all of them. Returns what happened."""
+    if selectors.newer_inbound_exists(conversation_id=conversation_id, message_id=message_id):
+        return "superseded by a newer message"  # its own job comes after the debounce window
+    conversation = Conversation.objects.select_related("contact").filter(pk=conversation_id).first()
+    if conversation is None:
+        return "conversation gone"
+    if "@g.us" in conversation.contact.wa_id and not settings.AGENTS_ANSWER_GROUPS:
+        return "group chat"
+    now = now or timezone.now()
+    state = route_inbound(conversation_id=conversation_id, up_to=message_id, now=now)
+    agent = state.active_agent
+    if agent is not None and agent.kind == Agent.Kind.HUMAN and agent.greeting \
+            and agent.pk not in state.greeted_agents:
+        # A person takes over: say so once, so the contact is not left waiting in silence.
+        try:
+            record_reply(conversation_id=conversation_id, message_id=message_id, agent_id=agent.pk,
+                         answer=Answer(text=agent.greeting, source="greeting"), greeting=True)
+        except messaging.SendRefused as exc:
+            logger.warning("conversation %s: greeting not sent: %s", conversation_id, exc)
+    reason = _why_not(state, message_id, now)
+    if reason:
+        return reason
+    recent = selectors.replies_in_last(conversation_id=conversation_id, since=now - timedelta(minutes=1))
+    if recent >= settings.AGENTS_MAX_REPLIES_PER_MINUTE:
+        # Two bots (or an echoing contact) answering each other would never stop.
+        logger.warning("conversation %s: %d automated replies in a minute, not answering", conversation_id, recent)
+        return "reply rate limit"
+    answer = answer_for(agent=agent, conversation_id=conversation_id, answered_through=state.answered_through,
+                        up_to=message_id)
+    if answer is None:
+        return "nothing to answer"
+    try:
+        sent = record_reply(conversation_id=conversation_id, message_id=message_id, agent_id=agent.pk,
+                            answer=answer)
+    except messaging.SendRefused as exc:
+        logger.warning("conversation %s: reply not sent: %s", conversation_id, exc)
+        return f"not sent: {exc}"
+    return f"answered ({answer.source})" if sent else "state changed while answering"

@@ -1,0 +1,185 @@
+"""Routing and ownership: which agent holds a conversation, and whether a person does.
+
+A conversation's ConversationState row is locked (select_for_update) for every
+routing or ownership change, so two jobs of one conversation cannot interleave
+their switches or answer the same message twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from agents import caches, selectors
+from agents.models import Agent, AgentReply, AgentSwitch, ConversationState
+from messaging.models import Conversation, Message
+from waplatform.events import publish_event
+
+
+def lock_state(*, conversation_id: int) -> ConversationState:
+    """The conversation's state row, created if missing, locked. Must run inside a transaction."""
+    conversation = Conversation.objects.only("pk", "tenant_id").get(pk=conversation_id)
+    state, created = ConversationState.objects.get_or_create(
+        conversation_id=conversation_id, defaults={"tenant_id": conversation.tenant_id})
+    if not created:
+        state = ConversationState.objects.select_for_update(of=("self",)).get(pk=state.pk)
+    return state
+
+
+def _state_data(state: ConversationState) -> dict:
+    return {
+        "conversation_id": state.conversation_id,
+        "active_agent": state.active_agent_id,
+        "owner": state.owner,
+        "automation_paused_until": state.automation_paused_until.isoformat() if state.automation_paused_until else None,
+    }
+
+
+def _switch(state: ConversationState, *, to_agent: Agent | None, reason: str, trigger_id: int | None = None,
+            message_id: int | None = None, note: str = "") -> AgentSwitch | None:
+    """Move the conversation to `to_agent` and log it. Expects the state row locked."""
+    if state.active_agent_id == (to_agent.pk if to_agent else None):
+        state.active_trigger_id = trigger_id or state.active_trigger_id
+        state.save(update_fields=["active_trigger", "updated_at"])
+        return None
+    switch = AgentSwitch.objects.create(
+        tenant_id=state.tenant_id, conversation_id=state.conversation_id, from_agent_id=state.active_agent_id,
+        to_agent=to_agent, trigger_id=trigger_id, message_id=message_id, reason=reason, note=note[:255])
+    state.active_agent = to_agent
+    state.active_trigger_id = trigger_id
+    state.last_switch_at = timezone.now()
+    fields = ["active_agent", "active_trigger", "last_switch_at", "updated_at"]
+    if to_agent is not None and to_agent.kind == Agent.Kind.HUMAN and state.owner != ConversationState.Owner.HUMAN:
+        state.owner = ConversationState.Owner.HUMAN
+        fields.append("owner")
+        publish_event(tenant_id=state.tenant_id, type="conversation.handoff",
+                      data={**_state_data(state), "reason": reason, "switch_id": switch.pk})
+    state.save(update_fields=fields)
+    conversation_id = state.conversation_id
+    # The old agent's cached answers belong to the old context.
+    transaction.on_commit(lambda: caches.clear_conversation_responses(conversation_id))
+    publish_event(tenant_id=state.tenant_id, type="conversation.agent_switched",
+                  data={**_state_data(state), "from_agent": switch.from_agent_id, "reason": reason,
+                        "trigger_id": trigger_id, "message_id": message_id, "switch_id": switch.pk})
+    return switch
+
+
+@transaction.atomic
+def route_inbound(*, conversation_id: int, up_to: int, now: datetime | None = None) -> ConversationState:
+    """Run the tenant's triggers over every inbound message not routed yet, in order.
+
+    While a person owns the conversation no trigger moves it: the person hands
+    it back with /resume. An office-hours choice lapses when its window ends.
+    """
+    now = now or timezone.now()
+    state = lock_state(conversation_id=conversation_id)
+    compiled = selectors.compiled_triggers_for(tenant_id=state.tenant_id)
+    agents = {a.pk: a for a in Agent.objects.filter(tenant_id=state.tenant_id, active=True)}
+    if state.active_agent_id is None and state.owner == ConversationState.Owner.AUTOMATED \
+            and compiled.default_agent_id in agents:
+        # The starting point, not a switch: nothing to log, no cache to clear.
+        state.active_agent = agents[compiled.default_agent_id]
+        state.save(update_fields=["active_agent", "updated_at"])
+    messages = Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN,
+                                      pk__gt=state.routed_through, pk__lte=up_to).order_by("pk")
+    for message in messages:
+        if state.owner == ConversationState.Owner.HUMAN:
+            break
+        trigger = compiled.evaluate(text=message.text, is_first=selectors.is_first_inbound(message=message), now=now)
+        if trigger is not None:
+            target = agents.get(compiled.target_of(trigger))
+            if target is not None:
+                _switch(state, to_agent=target, reason=AgentSwitch.Reason.TRIGGER, trigger_id=trigger.id,
+                        message_id=message.pk, note=f"{trigger.kind} trigger {trigger.id}")
+            continue
+        current = compiled.by_id(state.active_trigger_id)
+        if current is not None and current.kind == "office_hours" and not current.fires(
+                text="", is_first=False, local_now=compiled.local_time(now)):
+            _switch(state, to_agent=agents.get(compiled.default_agent_id), reason=AgentSwitch.Reason.OFFICE_HOURS_ENDED,
+                    message_id=message.pk)
+    if up_to > state.routed_through:
+        state.routed_through = up_to
+        state.save(update_fields=["routed_through", "updated_at"])
+    return state
+
+
+@transaction.atomic
+def set_active_agent(*, conversation: Conversation, agent: Agent | None) -> ConversationState:
+    """An operator picks the agent (PATCH /conversations/{id}). A human agent means a hand-off;
+    an automated one gives the conversation back to automation."""
+    if agent is not None and agent.tenant_id != conversation.tenant_id:
+        raise ValidationError({"active_agent": "No such agent in this tenant."})
+    state = lock_state(conversation_id=conversation.pk)
+    _switch(state, to_agent=agent, reason=AgentSwitch.Reason.API, note="set by an operator")
+    if agent is not None and agent.answers_automatically and state.owner == ConversationState.Owner.HUMAN:
+        _give_back(state)
+    return state
+
+
+def _give_back(state: ConversationState) -> None:
+    state.owner = ConversationState.Owner.AUTOMATED
+    state.automation_paused_until = None
+    # Automation starts with the next message; what was said to the person is not answered again.
+    state.answered_through = state.routed_through = max(
+        state.routed_through, selectors.latest_inbound_id(conversation_id=state.conversation_id))
+    state.save(update_fields=["owner", "automation_paused_until", "answered_through", "routed_through", "updated_at"])
+    publish_event(tenant_id=state.tenant_id, type="conversation.resumed", data=_state_data(state))
+
+
+@transaction.atomic
+def handoff(*, conversation: Conversation, note: str = "") -> ConversationState:
+    """A person takes the conversation: automated agents stop answering it until resume."""
+    state = lock_state(conversation_id=conversation.pk)
+    if state.owner == ConversationState.Owner.HUMAN:
+        return state
+    human = selectors.human_agent(tenant_id=conversation.tenant_id)
+    if human is not None:
+        _switch(state, to_agent=human, reason=AgentSwitch.Reason.HANDOFF, note=note)
+    if state.owner != ConversationState.Owner.HUMAN:  # no human agent defined: the flag alone
+        AgentSwitch.objects.create(tenant_id=state.tenant_id, conversation_id=state.conversation_id,
+                                   from_agent_id=state.active_agent_id, to_agent_id=state.active_agent_id,
+                                   reason=AgentSwitch.Reason.HANDOFF, note=note[:255])
+        state.owner = ConversationState.Owner.HUMAN
+        state.save(update_fields=["owner", "updated_at"])
+        publish_event(tenant_id=state.tenant_id, type="conversation.handoff",
+                      data={**_state_data(state), "reason": AgentSwitch.Reason.HANDOFF})
+    return state
+
+
+@transaction.atomic
+def resume(*, conversation: Conversation) -> ConversationState:
+    """Back to automation: the default agent if a human agent held it, and no pause."""
+    state = lock_state(conversation_id=conversation.pk)
+    if state.active_agent is None or not state.active_agent.answers_automatically:
+        _switch(state, to_agent=selectors.default_agent(tenant_id=conversation.tenant_id),
+                reason=AgentSwitch.Reason.RESUME)
+    _give_back(state)
+    return state
+
+
+@transaction.atomic
+def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False) -> bool:
+    """A person wrote to the contact (API, inbox or the phone): automation steps back for a while.
+
+    only_from_phone: for `message.sent` events, which every outbound message
+    gets; only a message our send flow never handled (no attempts) was typed
+    on the phone. The others paused automation when they were queued.
+    """
+    message = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT).first()
+    if message is None or AgentReply.objects.filter(message_id=message_id).exists():
+        return False
+    if only_from_phone and message.attempts:
+        return False
+    state = lock_state(conversation_id=message.conversation_id)
+    until = timezone.now() + timedelta(seconds=settings.AGENTS_MANUAL_PAUSE_SECONDS)
+    if state.automation_paused_until and state.automation_paused_until >= until:
+        return False
+    state.automation_paused_until = until
+    state.save(update_fields=["automation_paused_until", "updated_at"])
+    publish_event(tenant_id=state.tenant_id, type="conversation.automation_paused",
+                  data={**_state_data(state), "message_id": message_id})
+    return True
