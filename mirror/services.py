@@ -13,23 +13,22 @@ Rules (docs/firestore.md):
 from __future__ import annotations
 
 import logging
-import random
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
+from agents import selectors as agent_selectors
 from messaging.models import Conversation, Message
 from mirror import client, documents
 from mirror.models import Backlog, DeadLetter, Kind, MirrorStatus
 from pooling.models import WhatsAppSession
 from tenants.models import Tenant
+from waplatform.backoff import backoff_delay
 from waplatform.queues import QueueFull, enqueue, enqueue_on_commit, get_queue
 
 logger = logging.getLogger(__name__)
@@ -128,8 +127,8 @@ def mirror_object(*, kind: str, tenant_id: int, object_id: int, event: dict | No
 
 
 def retry_delay(attempt: int) -> float:
-    base = settings.FIRESTORE_MIRROR_RETRY_BASE_SECONDS * (2 ** (attempt - 1))
-    return min(settings.FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS, base) * random.uniform(0.5, 1.0)
+    return backoff_delay(attempt, base=settings.FIRESTORE_MIRROR_RETRY_BASE_SECONDS,
+                         cap=settings.FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS)
 
 
 def write_object(*, kind: str, tenant_id: int, object_id: int, force: bool = False) -> int:
@@ -191,27 +190,13 @@ def conversation_mirror_document(conversation: Conversation, *, snapshot_at: dat
                                            active_agent=active_agent_for(conversation), snapshot_at=snapshot_at)
 
 
-@lru_cache(maxsize=4)
-def _agent_resolver(path: str):
-    try:
-        return import_string(path)
-    except ImportError:
-        return None  # the agents app does not provide one (yet): conversations show no agent
-
-
 def active_agent_for(conversation: Conversation) -> dict | None:
-    """Who answers the conversation, as {id, name, kind, owner}, if the agents app says so.
+    """Who answers the conversation, as {id, name, kind, owner}: its agent state, if it has one.
 
-    Read through a dotted path (FIRESTORE_ACTIVE_AGENT_RESOLVER, by default the
-    agents app's `state_of`), never an import of agents: the mirror must work
-    with or without that app. The resolver may return the conversation's
-    agent state (with `active_agent` and `owner`) or the agent itself.
+    The mirror sits above agents (docs/architecture.md), so it reads the state
+    directly; the environment has no say in which code runs here.
     """
-    path = settings.FIRESTORE_ACTIVE_AGENT_RESOLVER
-    resolver = _agent_resolver(path) if path else None
-    if resolver is None:
-        return None
-    found = resolver(conversation=conversation)
+    found = agent_selectors.state_of(conversation=conversation)
     if found is None:
         return None
     agent = getattr(found, "active_agent", found)

@@ -360,9 +360,6 @@ FIRESTORE_MIRROR_QUEUE = env("FIRESTORE_MIRROR_QUEUE", default="maintenance")
 FIRESTORE_MIRROR_MAX_ATTEMPTS = env.int("FIRESTORE_MIRROR_MAX_ATTEMPTS", default=10)
 FIRESTORE_MIRROR_RETRY_BASE_SECONDS = env.float("FIRESTORE_MIRROR_RETRY_BASE_SECONDS", default=2.0)
 FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS = env.float("FIRESTORE_MIRROR_RETRY_MAX_DELAY_SECONDS", default=300.0)
-# Dotted path of callable(conversation=) -> agent state, agent or None; missing = no agent shown.
-FIRESTORE_ACTIVE_AGENT_RESOLVER = env("FIRESTORE_ACTIVE_AGENT_RESOLVER",
-                                      default="agents.selectors.state_of")
 # Service-account key that signs Firebase custom tokens (POST /api/v1/firebase/token).
 FIREBASE_SERVICE_ACCOUNT_FILE = env("FIREBASE_SERVICE_ACCOUNT_FILE",
                                     default=env("GOOGLE_APPLICATION_CREDENTIALS", default=""))
