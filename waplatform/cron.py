@@ -7,9 +7,9 @@ from rq import cron
 
 from messaging import jobs as messaging_jobs
 from pooling import jobs as pooling_jobs
-from waplatform import jobs
+from waplatform import heartbeat, jobs
 
-cron.register(jobs.heartbeat, queue_name="maintenance", interval=30, result_ttl=60)
+cron.register(jobs.heartbeat, queue_name="maintenance", interval=heartbeat.INTERVAL_SECONDS, result_ttl=60)
 
 # Pools (DESIGN.md "Pool upkeep").
 cron.register(pooling_jobs.run_health_checks, queue_name="maintenance", interval=30, result_ttl=300)
