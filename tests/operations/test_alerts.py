@@ -56,3 +56,12 @@ def test_a_memory_alert_of_a_process_that_is_gone_resolves():
 
     assert "resolved process_memory 999999999" in report
     assert not Alert.objects.filter(kind="process_memory", key="999999999", resolved_at__isnull=True).exists()
+
+
+def test_alert_kinds_are_known_in_code():
+    from waplatform.alerts import raise_alert
+
+    with pytest.raises(ValueError, match="unknown alert kind"):
+        raise_alert(kind="not_a_kind", key="x", message="m")
+
+    assert not Alert.objects.filter(kind="not_a_kind").exists()
