@@ -12,5 +12,5 @@ class AgentsConfig(AppConfig):
         from waplatform.events import register_subscriber
 
         register_subscriber("agents", subscribers.on_event)
-        register_cost_contributor("ai", selectors.ai_cost_for_tenant)
+        register_cost_contributor("ai", selectors.ai_costs_by_tenant)
         register_demo_seeder("agents", demo.seed)

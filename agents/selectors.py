@@ -132,11 +132,22 @@ def replies_in_last(*, conversation_id: int, since: datetime) -> int:
     return AgentReply.objects.filter(conversation_id=conversation_id, created_at__gte=since).count()
 
 
-def ai_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
-    """USD of LLM tokens the tenant's agents used since `since` (AGENTS_LLM_PRICE_PER_1K_*)."""
-    totals = AgentReply.objects.filter(tenant=tenant, created_at__gte=since).aggregate(
-        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+def ai_costs_by_tenant(*, since: datetime, tenant_ids: list[int] | None = None) -> dict[int, Decimal]:
+    """USD of LLM tokens each tenant's agents used since `since` (AGENTS_LLM_PRICE_PER_1K_*), per tenant
+    id (every tenant when None), in one query: a cost contributor (pooling.costs)."""
+    replies = AgentReply.objects.filter(created_at__gte=since)
+    if tenant_ids is not None:
+        replies = replies.filter(tenant_id__in=tenant_ids)
     prompt_price = Decimal(str(settings.AGENTS_LLM_PRICE_PER_1K_PROMPT_TOKENS))
     completion_price = Decimal(str(settings.AGENTS_LLM_PRICE_PER_1K_COMPLETION_TOKENS))
-    return (Decimal(totals["prompt"] or 0) * prompt_price + Decimal(totals["completion"] or 0) * completion_price) \
-        / Decimal(1000)
+    return {
+        tenant_id: (Decimal(prompt or 0) * prompt_price + Decimal(completion or 0) * completion_price) / Decimal(1000)
+        for tenant_id, prompt, completion in replies.values("tenant_id")
+        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+        .values_list("tenant_id", "prompt", "completion")
+        .order_by()
+    }
+
+
+def ai_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
+    return ai_costs_by_tenant(since=since, tenant_ids=[tenant.pk]).get(tenant.pk, Decimal(0))

@@ -12,4 +12,4 @@ class MessagingConfig(AppConfig):
 
         register_subscriber("messaging.live", live.broadcast_event)
         register_subscriber("messaging.webhooks", webhooks_out.fan_out_event)
-        register_cost_contributor("messages", selectors.message_cost_for_tenant)
+        register_cost_contributor("messages", selectors.message_costs_by_tenant)

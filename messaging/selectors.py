@@ -44,18 +44,26 @@ def deliveries_of(queryset: QuerySet[WebhookDelivery], *, status: str = "") -> Q
     return queryset.filter(status=status) if status else queryset
 
 
-def message_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
-    """USD of the tenant's outbound Cloud API messages since `since`, by pricing category.
+def message_costs_by_tenant(*, since: datetime, tenant_ids: list[int] | None = None) -> dict[int, Decimal]:
+    """USD of outbound Cloud API messages since `since` per tenant id (every tenant when None), by
+    pricing category, in one query: a cost contributor (pooling.costs).
 
     Bridge (WAHA/sandbox) messages carry no category and cost nothing here;
     their cost is the slot's, in pooling.costs.
     """
     rows = (
-        Message.objects.filter(tenant=tenant, direction=Message.Direction.OUT, accepted_at__gte=since)
+        Message.objects.filter(direction=Message.Direction.OUT, accepted_at__gte=since)
         .exclude(pricing_category="")
         .exclude(pricing_type__in=FREE_PRICING_TYPES)
-        .values("pricing_category")
-        .annotate(n=Count("pk"))
     )
+    if tenant_ids is not None:
+        rows = rows.filter(tenant_id__in=tenant_ids)
     prices = {k: Decimal(str(v)) for k, v in settings.MESSAGE_PRICES.items()}
-    return sum((prices.get(row["pricing_category"], Decimal(0)) * row["n"] for row in rows), Decimal(0))
+    costs: dict[int, Decimal] = {}
+    for tenant_id, category, n in rows.values_list("tenant_id", "pricing_category").annotate(n=Count("pk")).order_by():
+        costs[tenant_id] = costs.get(tenant_id, Decimal(0)) + prices.get(category, Decimal(0)) * n
+    return costs
+
+
+def message_cost_for_tenant(*, tenant: Tenant, since: datetime) -> Decimal:
+    return message_costs_by_tenant(since=since, tenant_ids=[tenant.pk]).get(tenant.pk, Decimal(0))

@@ -28,6 +28,7 @@ from messaging.models import Contact, Conversation, Message, PendingStatus
 from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent, OutboundMessage, PermanentBridgeError, TransientBridgeError
 from tenants.models import Tenant
+from waplatform import alerts
 from waplatform.events import publish_event
 from waplatform.redis import get_redis
 from waplatform.queues import enqueue_many, enqueue_on_commit, ensure_capacity, get_queue
@@ -439,7 +440,7 @@ def _pause_key(tenant_id: int) -> str:
 def pause_tenant_sends(*, tenant: Tenant, reason: str) -> None:
     """Hold every send of the tenant for SPAM_PAUSE_SECONDS (Meta 131048) and tell the operators."""
     get_redis().set(_pause_key(tenant.pk), reason or "131048", ex=settings.SPAM_PAUSE_SECONDS)
-    pooling.raise_alert(
+    alerts.raise_alert(
         kind="spam_rate_limit",
         key=tenant.slug,
         message=f"Meta's spam rate limit (131048) hit {tenant.slug}: its sends are paused for "

@@ -1,4 +1,4 @@
-"""Threshold alerts, evaluated every 30 s. Opening and resolving go through pooling.alerts,
+"""Threshold alerts, evaluated every 30 s. Opening and resolving go through operations.services,
 which keeps one open row per (kind, key) and publishes alert.opened / alert.resolved."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from operations import selectors
-from pooling.alerts import raise_alert, resolve_alert
-from pooling.models import Alert
+from operations.models import Alert
+from operations.services import raise_alert, resolve_alert
 
 
 def _toggle(kind: str, key: str, firing: bool, message: str, report: list[str]) -> None:

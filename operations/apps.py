@@ -7,7 +7,9 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self):
-        from operations import subscribers
+        from operations import services, subscribers
+        from waplatform.alerts import register_alert_backend
         from waplatform.events import register_subscriber
 
         register_subscriber("operations", subscribers.on_event)
+        register_alert_backend(services)

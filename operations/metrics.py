@@ -20,6 +20,9 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from agents.models import AgentReply
+from operations import selectors
+from tenants.models import Tenant
 from waplatform import counters
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
@@ -41,8 +44,6 @@ WEBSOCKET_CONNECTIONS = Gauge(
 
 @lru_cache(maxsize=4096)
 def _tier_of(tenant_id: int) -> str:
-    from tenants.models import Tenant
-
     return Tenant.objects.filter(pk=tenant_id).values_list("tier__name", flat=True).first() or "unknown"
 
 
@@ -74,8 +75,6 @@ def observe_event(event: dict) -> None:
 def _observe_agent_reply(message_id: int | None, now: datetime) -> None:
     """An agent's reply just went out: time it from the inbound message it answers (the seed's
     "average response time under 2 s")."""
-    from agents.models import AgentReply
-
     inbound_at = (
         AgentReply.objects.filter(message_id=message_id).values_list("in_reply_to__accepted_at", flat=True).first()
     )
@@ -87,8 +86,6 @@ class StateCollector:
     """Gauges read at scrape time from the database and Redis."""
 
     def collect(self):
-        from operations import selectors
-
         pools = GaugeMetricFamily("wap_pool_utilisation_ratio", "Used / capacity of placeable slots", labels=["tier"])
         slots = GaugeMetricFamily("wap_pool_slots", "Slots by state", labels=["tier", "state"])
         waiting = GaugeMetricFamily("wap_pool_waiting_tenants", "Tenants waiting for a slot", labels=["tier"])
@@ -139,6 +136,15 @@ def render() -> bytes:
         multiprocess.MultiProcessCollector(registry)
     registry.register(StateCollector())
     return generate_latest(registry)
+
+
+def websocket_connections() -> int:
+    """Open inbox sockets, summed over every daphne process (the multiprocess gauge)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return 0
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return int(registry.get_sample_value(WEBSOCKET_CONNECTIONS._name) or 0)
 
 
 def current_rss() -> int:

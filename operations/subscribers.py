@@ -4,6 +4,7 @@ from django.conf import settings
 
 from operations import metrics
 from waplatform.channels import group_send
+from waplatform.queues import enqueue
 
 STAFF_GROUP = "staff"
 
@@ -13,7 +14,5 @@ def on_event(event: dict) -> None:
     if event["type"].startswith("alert."):
         group_send(STAFF_GROUP, {"type": "event.message", "event": event})
         if settings.ALERT_WEBHOOK_URL:
-            from waplatform.queues import enqueue
-
             # Already after commit (the bus runs on commit), so plain enqueue is right.
             enqueue("operations.jobs.post_alert", event, queue="webhooks")

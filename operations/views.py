@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
 from pooling.models import Assignment
+from waplatform.redis import get_redis
 
 
 def _context(request, title: str, **extra) -> dict:
@@ -98,15 +99,13 @@ def health_view(request):
     except Exception as exc:  # noqa: BLE001 - shown to the operator as is
         database = str(exc)
     try:
-        from waplatform.redis import get_redis
-
         get_redis().ping()
         redis_state = "ok"
     except Exception as exc:  # noqa: BLE001
         redis_state = str(exc)
     return render(request, "operations/health.html", _context(
         request, "Health", database=database, redis=redis_state,
-        processes=selectors.platform_processes(), websockets=selectors.websocket_connections(),
+        processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))
 

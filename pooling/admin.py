@@ -1,19 +1,54 @@
+from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from pooling import services
-from pooling.models import Alert, Assignment, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
+from pooling.models import Assignment, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
+
+# History inlines show the latest rows only: a slot or a session gathers history
+# for as long as it lives, and the change page must not grow with it.
+HISTORY_INLINE_ROWS = 20
+
+
+class LatestRowsFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        return super().get_queryset()[:HISTORY_INLINE_ROWS]
+
+
+def _history_link(model, lookup: str, pk: int, label: str) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return format_html('<a href="{}?{}={}">{}</a>', url, lookup, pk, label)
 
 
 class LiveAssignmentInline(admin.TabularInline):
     model = Assignment
+    formset = LatestRowsFormSet
     fields = ["tenant", "started_at", "ended_at", "end_reason"]
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "assignments (history)"
+    verbose_name_plural = f"assignments (latest {HISTORY_INLINE_ROWS}; the full history is linked above)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tenant")
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class SlotForm(forms.ModelForm):
+    class Meta:
+        model = Slot
+        fields = "__all__"
+
+    def clean_capacity(self):
+        # Checked again under the row lock by services.update_slot; this is for a readable form error.
+        capacity = self.cleaned_data["capacity"]
+        if self.instance.pk and capacity < self.instance.used:
+            raise forms.ValidationError(f"{self.instance.used} tenants are on this slot; move some first.")
+        return capacity
 
 
 @admin.register(Slot)
@@ -26,16 +61,32 @@ class SlotAdmin(admin.ModelAdmin):
     readonly_fields = ["used", "state", "pid", "port", "consecutive_failures", "provision_attempts",
                        "last_health_at", "last_health_error", "created_at", "state_changed_at", "empty_since",
                        "retired_at"]
+    form = SlotForm
     inlines = [LiveAssignmentInline]
     actions = ["health_check_now", "drain", "retire"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "assignment_history"]
 
     @admin.display(description="used / capacity")
     def used_of_capacity(self, obj):
         return f"{obj.used} / {obj.capacity}"
 
+    @admin.display(description="assignment history")
+    def assignment_history(self, obj):
+        if not obj.pk:
+            return "—"
+        return _history_link(Assignment, "slot__id__exact", obj.pk, "every assignment of this slot")
+
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            # Not obj.save(): it would write back the `used` read when the form loaded,
+            # undoing placements made meanwhile. The service writes only the edited fields.
+            services.update_slot(
+                slot_id=obj.pk, changes={name: getattr(obj, name) for name in form.changed_data}
+            )
+            obj.refresh_from_db()
+            return
         # A slot added here is an operator's bridge server: checked at once like add_slot.
         try:
             slot = services.register_static_slot(
@@ -92,11 +143,16 @@ class AssignmentAdmin(ReadOnlyAdmin):
 
 class SessionEventInline(admin.TabularInline):
     model = SessionEvent
+    formset = LatestRowsFormSet
     fields = ["at", "status", "slot", "note"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     max_num = 0
+    verbose_name_plural = f"events (latest {HISTORY_INLINE_ROWS}; the full history is linked above)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("slot")
 
 
 @admin.register(WhatsAppSession)
@@ -105,20 +161,29 @@ class WhatsAppSessionAdmin(ReadOnlyAdmin):
     list_filter = ["status", "placement", "wanted", "tenant__tier"]
     search_fields = ["name", "tenant__slug", "tenant__name", "phone_number_id"]
     list_select_related = ["tenant"]
+    readonly_fields = ["event_history"]
     inlines = [SessionEventInline]
+
+    @admin.display(description="event history")
+    def event_history(self, obj):
+        return _history_link(SessionEvent, "session__id__exact", obj.pk, "every event of this session")
+
+
+@admin.register(SessionEvent)
+class SessionEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "session", "status", "slot", "note"]
+    list_filter = ["status"]
+    search_fields = ["session__name", "note"]
+    list_select_related = ["session", "slot"]
+    date_hierarchy = "at"
 
 
 @admin.register(PoolSnapshot)
 class PoolSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["taken_at", "tier", "capacity", "used", "waiting", "utilisation", "slots_by_state"]
     list_filter = ["tier"]
+    list_select_related = ["tier"]
     date_hierarchy = "taken_at"
-
-
-@admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
-    list_display = ["kind", "key", "message", "opened_at", "resolved_at"]
-    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
 
 
 # A tier change must move the tenant's session to the new pool, which only

@@ -16,9 +16,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pooling import alerts, provisioners
-from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from pooling import provisioners
+from pooling.models import Assignment, Slot, WhatsAppSession
 from tenants.models import Tenant, Tier
+from waplatform import alerts
+from waplatform.alerts import AlertKind
 from waplatform.queues import enqueue_on_commit
 
 CLAIM_ATTEMPTS = 8
@@ -86,7 +88,7 @@ def provision_new_slot(tier: Tier, *, holding: int = 1) -> Slot | None:
         state=Slot.State.PROVISIONING,
         empty_since=None if holding else timezone.now(),
     )
-    slot.name = f"{tier.name}-{slot.pk}"
+    slot.name = slot.default_name()
     slot.save(update_fields=["name"])
 
     enqueue_on_commit("pooling.jobs.provision_slot", slot.pk, queue="maintenance")
@@ -113,7 +115,7 @@ def place_tenant(*, tenant: Tenant, exclude_slot_ids: list[int] | None = None) -
             session.waiting_since = now
             session.save(update_fields=["placement", "waiting_since"])
         alerts.raise_alert(
-            kind=Alert.Kind.POOL_FULL,
+            kind=AlertKind.POOL_FULL,
             key=tier.name,
             message=f"The {tier.name} pool is full; tenants are waiting for a slot.",
         )
@@ -150,24 +152,3 @@ def release_tenant(*, tenant: Tenant, reason: str) -> Assignment | None:
 
     enqueue_on_commit("pooling.jobs.place_waiting_tenants", slot.tier_id, queue="maintenance")
     return assignment
-
-
-def place_waiting_tenants(*, tier_id: int) -> int:
-    """Place waiting tenants of a tier, oldest first, while there is room. Returns how many."""
-    placed = 0
-    waiting = WhatsAppSession.objects.filter(
-        placement=WhatsAppSession.Placement.WAITING, tenant__tier_id=tier_id
-    ).order_by("waiting_since", "pk")
-    from pooling import sessions
-
-    for session in waiting.select_related("tenant"):
-        if place_tenant(tenant=session.tenant) is None:
-            return placed
-        sessions.schedule_start(session_id=session.pk)
-        placed += 1
-    tier = Tier.objects.get(pk=tier_id)
-    if not WhatsAppSession.objects.filter(
-        placement=WhatsAppSession.Placement.WAITING, tenant__tier_id=tier_id
-    ).exists():
-        alerts.resolve_alert(kind=Alert.Kind.POOL_FULL, key=tier.name)
-    return placed

@@ -2,6 +2,9 @@
 
 from django.conf import settings
 
+# The adapters register their dialects when imported: this is where the platform
+# builds bridges, so it is where every dialect must be known.
+from pooling.bridges import cloud, waha  # noqa: F401
 from pooling.bridges.base import Bridge, get_bridge
 from pooling.models import Slot, WhatsAppSession
 

@@ -17,8 +17,8 @@ from typing import Callable
 from django.db.models import Q
 from django.utils import timezone
 
-from pooling.models import Assignment, Slot
-from tenants.models import Tenant, Tier
+from pooling.models import Assignment
+from tenants.models import Tenant
 
 HOUR = Decimal(3600)
 CENT = Decimal("0.0001")
@@ -67,21 +67,24 @@ class TenantCost:
         return self.slots + self.messages + self.ai
 
 
-CostContributor = Callable[..., Decimal]
+CostContributor = Callable[..., dict[int, Decimal]]
 _contributors: dict[str, CostContributor] = {}
 
 
 def register_cost_contributor(name: str, contributor: CostContributor) -> None:
     """Apps above pooling add a cost part (messages, AI tokens) from their AppConfig.ready().
 
-    `contributor(tenant=, since=)` returns the tenant's cost since then. Pooling
-    cannot import those apps (DESIGN.md dependency order), so they come to it.
+    `contributor(since=, tenant_ids=)` returns {tenant id: cost since then} for
+    those tenants (every tenant when `tenant_ids` is None), in a fixed number of
+    queries, so a page of every tenant's costs does not query per tenant.
+    Pooling cannot import those apps (DESIGN.md dependency order), so they come to it.
     """
     _contributors[name] = contributor
 
 
-def contributed_costs(tenant: Tenant, since: datetime) -> dict[str, Decimal]:
-    return {name: Decimal(contributor(tenant=tenant, since=since) or 0) for name, contributor in _contributors.items()}
+def contributed_costs(*, since: datetime, tenant_ids: list[int] | None = None) -> dict[str, dict[int, Decimal]]:
+    """{part name: {tenant id: cost}} from every registered contributor."""
+    return {name: contributor(since=since, tenant_ids=tenant_ids) for name, contributor in _contributors.items()}
 
 
 def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) -> TenantCost:
@@ -89,23 +92,10 @@ def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) ->
     start = month_start(now)
     slot_ids = _overlapping_assignments(start, now, tenant=tenant).values_list("slot_id", flat=True)
     slots = slot_cost_by_tenant(start=start, end=now, slot_ids=list(slot_ids)).get(tenant.pk, Decimal(0))
-    extra = contributed_costs(tenant, start)
+    extra = contributed_costs(since=start, tenant_ids=[tenant.pk])
     return TenantCost(
         tenant_id=tenant.pk,
         slots=Decimal(slots),
-        messages=extra.get("messages", Decimal(0)),
-        ai=extra.get("ai", Decimal(0)),
+        messages=Decimal(extra.get("messages", {}).get(tenant.pk, 0)),
+        ai=Decimal(extra.get("ai", {}).get(tenant.pk, 0)),
     )
-
-
-def pool_cost_month_to_date(*, tier: Tier, now: datetime | None = None) -> Decimal:
-    """Every slot-hour of the tier this month, whether or not a tenant used it."""
-    now = now or timezone.now()
-    start = month_start(now)
-    total = Decimal(0)
-    for slot in Slot.objects.filter(tier=tier, created_at__lt=now).filter(
-        Q(retired_at__isnull=True) | Q(retired_at__gt=start)
-    ):
-        begin, end = max(slot.created_at, start), min(slot.retired_at or now, now)
-        total += Decimal(max(0.0, (end - begin).total_seconds())) / HOUR * tier.slot_cost_per_hour
-    return total.quantize(CENT)

@@ -18,16 +18,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from pooling import alerts, allocation, provisioners, sessions
+from pooling import allocation, provisioners, sessions
 from pooling.bridges.base import BridgeError, SessionInfo
 from pooling.bridging import bridge_for_slot
-from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from pooling.models import Assignment, Slot, WhatsAppSession
 from waplatform.locks import run_single_flight
+from waplatform import alerts
+from waplatform.alerts import AlertKind
+from waplatform.backoff import backoff_delay
 from waplatform.queues import enqueue, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 PROCESS_GONE = "process gone"
+# Provisioning retries wait 5-10 s, then 10-20 s, ... (waplatform.backoff), at most 5 min.
+PROVISION_RETRY_BASE_SECONDS = 10
+PROVISION_RETRY_CAP_SECONDS = 300
 CHECKED_STATES = [Slot.State.READY, Slot.State.DEGRADED, Slot.State.DOWN, Slot.State.DRAINING]
 
 
@@ -84,7 +90,7 @@ def _apply_probe(slot_id: int, error: str | None, report: HealthReport) -> bool:
         if slot.state in (Slot.State.DEGRADED, Slot.State.DOWN):
             report.recovered.append(str(slot))
             _set_state(slot, Slot.State.READY)
-            alerts.resolve_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk))
+            alerts.resolve_alert(kind=AlertKind.SLOT_DOWN, key=str(slot.pk))
         slot.consecutive_failures = 0
         slot.last_health_error = ""
     else:
@@ -98,7 +104,7 @@ def _apply_probe(slot_id: int, error: str | None, report: HealthReport) -> bool:
                 _set_state(slot, Slot.State.DOWN)
             went_down = True
             report.down.append(str(slot))
-            alerts.raise_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk), message=f"Slot {slot} is down: {error}")
+            alerts.raise_alert(kind=AlertKind.SLOT_DOWN, key=str(slot.pk), message=f"Slot {slot} is down: {error}")
         elif slot.state == Slot.State.READY:
             _set_state(slot, Slot.State.DEGRADED)
             report.degraded.append(str(slot))
@@ -221,7 +227,7 @@ def _provision(slot_id: int) -> str:
         _set_state(slot, Slot.State.READY)
         slot.consecutive_failures = 0
         slot.save()
-        alerts.resolve_alert(kind=Alert.Kind.PROVISIONING_FAILED, key=str(slot.tier_id))
+        alerts.resolve_alert(kind=AlertKind.PROVISIONING_FAILED, key=str(slot.tier_id))
         for session_id in WhatsAppSession.objects.filter(
             tenant__assignments__slot=slot, tenant__assignments__ended_at__isnull=True, wanted=True
         ).values_list("pk", flat=True):
@@ -232,14 +238,15 @@ def _provision(slot_id: int) -> str:
 def _provisioning_failed(slot_id: int, error: str) -> str:
     slot = Slot.objects.get(pk=slot_id)
     alerts.raise_alert(
-        kind=Alert.Kind.PROVISIONING_FAILED,
+        kind=AlertKind.PROVISIONING_FAILED,
         key=str(slot.tier_id),
         message=f"Could not provision a {slot.tier.name} slot: {error}",
     )
     if slot.provision_attempts + 1 < settings.POOL_PROVISION_MAX_ATTEMPTS:
-        delay = 5 * 2 ** slot.provision_attempts
+        # Read after _provision counted this attempt: 1 after the first failure.
+        delay = backoff_delay(slot.provision_attempts, base=PROVISION_RETRY_BASE_SECONDS, cap=PROVISION_RETRY_CAP_SECONDS)
         enqueue_on_commit("pooling.jobs.provision_slot", slot_id, queue="maintenance", delay=delay)
-        return f"failed ({error}); retrying in {delay} s"
+        return f"failed ({error}); retrying in {delay:.0f} s"
     # Give up on this slot: its tenants go back to the pool (another slot, or waiting).
     with transaction.atomic():
         Slot.objects.filter(pk=slot_id).update(state=Slot.State.DOWN, state_changed_at=timezone.now())
@@ -259,7 +266,7 @@ def retire_slot(*, slot_id: int) -> bool:
         _set_state(slot, Slot.State.RETIRED)
         slot.retired_at = timezone.now()
         slot.save()
-        alerts.resolve_alert(kind=Alert.Kind.SLOT_DOWN, key=str(slot.pk))
+        alerts.resolve_alert(kind=AlertKind.SLOT_DOWN, key=str(slot.pk))
     if slot.provisioner == Slot.Provisioner.LOCAL:
         provisioners.stop_local_process(slot.pid, slot.pk)
     return True

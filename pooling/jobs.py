@@ -2,7 +2,8 @@
 
 import time
 
-from pooling import allocation, health, optimizer, sessions
+from pooling import health, optimizer, sessions
+from pooling.selectors import LAST_HEALTH_CHECK_KEY
 from waplatform.locks import run_single_flight
 from waplatform.redis import get_redis
 
@@ -20,10 +21,7 @@ def stop_session_on_slot(session_id: int, slot_id: int, logout: bool = False) ->
 
 
 def place_waiting_tenants(tier_id: int) -> int:
-    return allocation.place_waiting_tenants(tier_id=tier_id)
-
-
-LAST_HEALTH_CHECK_KEY = "wap:pool:last_health_check"
+    return sessions.place_waiting_tenants(tier_id=tier_id)
 
 
 def _periodic(name: str, work) -> list[str]:

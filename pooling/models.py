@@ -66,6 +66,10 @@ class Slot(models.Model):
     def __str__(self) -> str:
         return self.name or f"slot-{self.pk}"
 
+    def default_name(self) -> str:
+        """The name a slot gets when nobody gave it one: its tier and its id, e.g. `standard-12`."""
+        return f"{self.tier.name}-{self.pk}"
+
     @property
     def free(self) -> int:
         return max(0, self.capacity - self.used)
@@ -164,34 +168,3 @@ class PoolSnapshot(models.Model):
     @property
     def utilisation(self) -> float:
         return round(100 * self.used / self.capacity, 1) if self.capacity else 0.0
-
-
-class Alert(models.Model):
-    """An operator-facing problem, open until resolved. One open alert per (kind, key)."""
-
-    class Kind(models.TextChoices):
-        POOL_FULL = "pool_full"
-        POOL_BUSY = "pool_busy"
-        SLOT_DOWN = "slot_down"
-        PROVISIONING_FAILED = "provisioning_failed"
-        PROCESS_MEMORY = "process_memory"
-        QUEUE_BACKLOG = "queue_backlog"
-        WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
-        SPAM_RATE_LIMIT = "spam_rate_limit"
-
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    key = models.CharField(max_length=128)
-    message = models.TextField()
-    opened_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-opened_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "key"], condition=Q(resolved_at__isnull=True), name="one_open_alert_per_kind_key"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.message}"

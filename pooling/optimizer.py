@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
-from pooling import allocation, health, sessions
+from pooling import allocation, health, provisioners, sessions
 from pooling.models import Assignment, PoolSnapshot, Slot, WhatsAppSession
+from pooling.selectors import pool_statuses
 from tenants.models import Tier
 
 
@@ -90,9 +91,7 @@ def _retire_idle(tier: Tier, now: datetime, report: OptimizeReport) -> None:
 
 
 def _provision_spare(tier: Tier, report: OptimizeReport) -> None:
-    from pooling.provisioners import can_provision_new_slots
-
-    if not _needs_spare(tier) or not can_provision_new_slots():
+    if not _needs_spare(tier) or not provisioners.can_provision_new_slots():
         return
     with transaction.atomic():
         if allocation.provision_new_slot(tier, holding=0) is None:
@@ -125,24 +124,14 @@ def cleanup_idle_sessions(*, now: datetime | None = None) -> list[str]:
 
 def take_snapshots(*, now: datetime | None = None) -> list[PoolSnapshot]:
     now = now or timezone.now()
-    snapshots = []
-    waiting = dict(
-        WhatsAppSession.objects.filter(placement=WhatsAppSession.Placement.WAITING)
-        .values_list("tenant__tier_id")
-        .annotate(n=Count("pk"))
-    )
-    for tier in Tier.objects.all():
-        slots = Slot.objects.filter(tier=tier).exclude(state=Slot.State.RETIRED)
-        by_state = dict(slots.values_list("state").annotate(n=Count("pk")))
-        totals = slots.filter(state__in=Slot.PLACEABLE_STATES).aggregate(capacity=Sum("capacity"), used=Sum("used"))
-        snapshots.append(
-            PoolSnapshot.objects.create(
-                tier=tier,
-                taken_at=now,
-                slots_by_state=by_state,
-                capacity=totals["capacity"] or 0,
-                used=totals["used"] or 0,
-                waiting=waiting.get(tier.pk, 0),
-            )
+    return PoolSnapshot.objects.bulk_create(
+        PoolSnapshot(
+            tier=pool.tier,
+            taken_at=now,
+            slots_by_state=pool.slots_by_state,
+            capacity=pool.capacity,
+            used=pool.used,
+            waiting=pool.waiting,
         )
-    return snapshots
+        for pool in pool_statuses()
+    )

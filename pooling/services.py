@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from pooling.alerts import raise_alert, resolve_alert  # noqa: F401
 from pooling.allocation import place_tenant, release_tenant  # noqa: F401
 from pooling.bridges.base import BridgeError
 from pooling.bridging import bridge_for_slot
@@ -28,10 +28,12 @@ from pooling.sessions import (  # noqa: F401
     session_for_phone_number_id,
     session_for_webhook,
     start_session,
+    schedule_start,
     stop_session,
     touch_session_activity,
 )
 from tenants.models import Tenant, Tier
+from waplatform.queues import enqueue_on_commit
 
 
 class SlotUnreachable(Exception):
@@ -67,11 +69,35 @@ def register_static_slot(
         slot.empty_since = now
         slot.save()
         if not slot.name:
-            slot.name = f"{tier.name}-{slot.pk}"
+            slot.name = slot.default_name()
             slot.save(update_fields=["name"])
-        from waplatform.queues import enqueue_on_commit
-
         enqueue_on_commit("pooling.jobs.place_waiting_tenants", tier.pk, queue="maintenance")
+    return slot
+
+
+# What an operator may edit on a slot; `used` and `state` belong to allocation and health.
+SLOT_SETTINGS = frozenset({"name", "tier", "dialect", "provisioner", "base_url", "api_key", "capacity"})
+
+
+@transaction.atomic
+def update_slot(*, slot_id: int, changes: dict[str, object]) -> Slot:
+    """Apply an operator's edit of a slot's settings, writing only those columns.
+
+    Takes the slot's row lock, so the edit cannot interleave with a placement or
+    a release changing `used`. Lock order, everywhere: tenant before slot, slots
+    in pk order; this takes one slot and no tenant, so it cannot deadlock with them.
+    """
+    unknown = set(changes) - SLOT_SETTINGS
+    if unknown:
+        raise ValueError(f"not a slot setting: {', '.join(sorted(unknown))}")
+    slot = Slot.objects.select_for_update(of=("self",)).get(pk=slot_id)
+    for name, value in changes.items():
+        setattr(slot, name, value)
+    if slot.capacity < slot.used:
+        raise ValidationError({"capacity": f"{slot.used} tenants are on this slot; move some first."})
+    slot.full_clean(exclude=["webhook_secret"])
+    if changes:
+        slot.save(update_fields=sorted(changes))
     return slot
 
 
@@ -86,8 +112,6 @@ def change_tier(*, tenant: Tenant, tier: Tier) -> Tenant:
     if release_tenant(tenant=tenant, reason=Assignment.EndReason.TIER_CHANGED) is not None:
         session = WhatsAppSession.objects.get(tenant=tenant)
         if session.wanted and place_tenant(tenant=tenant) is not None:
-            from pooling.sessions import schedule_start
-
             schedule_start(session_id=session.pk)
     return tenant
 

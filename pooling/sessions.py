@@ -20,7 +20,9 @@ from pooling import allocation
 from pooling.bridges.base import BridgeError, QrCode, SessionNotFound
 from pooling.bridging import bridge_for_session, session_name_on_bridge, webhook_secret_for, webhook_url_for
 from pooling.models import Assignment, Slot, WhatsAppSession
-from tenants.models import Tenant
+from tenants.models import Tenant, Tier
+from waplatform import alerts
+from waplatform.alerts import AlertKind
 from waplatform.events import publish_event
 from waplatform.queues import enqueue_on_commit
 
@@ -281,3 +283,22 @@ def session_for_phone_number_id(phone_number_id: str) -> WhatsAppSession | None:
 
 def stuck_starting_before() -> timezone.datetime:
     return timezone.now() - timedelta(seconds=settings.POOL_SESSION_START_TIMEOUT_SECONDS)
+
+
+def place_waiting_tenants(*, tier_id: int) -> int:
+    """Place waiting tenants of a tier, oldest first, while there is room. Returns how many."""
+    placed = 0
+    waiting = WhatsAppSession.objects.filter(
+        placement=WhatsAppSession.Placement.WAITING, tenant__tier_id=tier_id
+    ).order_by("waiting_since", "pk")
+    for session in waiting.select_related("tenant"):
+        if allocation.place_tenant(tenant=session.tenant) is None:
+            return placed
+        schedule_start(session_id=session.pk)
+        placed += 1
+    tier = Tier.objects.get(pk=tier_id)
+    if not WhatsAppSession.objects.filter(
+        placement=WhatsAppSession.Placement.WAITING, tenant__tier_id=tier_id
+    ).exists():
+        alerts.resolve_alert(kind=AlertKind.POOL_FULL, key=tier.name)
+    return placed

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.utils import timezone
 
 from tenants.models import ApiKey, Membership, Tenant, Tier
@@ -48,9 +49,12 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [MembershipInline, ApiKeyInline]
     actions = ["issue_key"]
 
-    @admin.display(description="members")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_total=Count("memberships"))
+
+    @admin.display(description="members", ordering="member_total")
     def member_count(self, obj):
-        return obj.memberships.count()
+        return obj.member_total
 
     @admin.action(description="Issue a new API key (shown once)", permissions=["change"])
     def issue_key(self, request, queryset):

@@ -26,8 +26,3 @@ class IsTenantMember(permissions.BasePermission):
             raise TenantSuspended()
         return True
 
-
-class IsStaff(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and getattr(user, "is_staff", False) and user.is_authenticated)

@@ -7,9 +7,9 @@ from rq import cron
 
 from messaging import jobs as messaging_jobs
 from pooling import jobs as pooling_jobs
-from waplatform import jobs
+from waplatform import heartbeat, jobs
 
-cron.register(jobs.heartbeat, queue_name="maintenance", interval=30, result_ttl=60)
+cron.register(jobs.heartbeat, queue_name="maintenance", interval=heartbeat.INTERVAL_SECONDS, result_ttl=60)
 
 # The outbox relay (docs/messaging.md "Events"): events the fast path after commit missed.
 cron.register(jobs.relay_events, queue_name="maintenance", interval=5, result_ttl=60)

@@ -6,6 +6,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from waplatform import heartbeat
+
 
 @require_GET
 def healthz(request):
@@ -21,22 +23,46 @@ def _check_database() -> str | None:
     return None
 
 
-def _check_redis() -> str | None:
-    # Not the shared client: its retries and 10 s connect timeout suit jobs,
-    # while a probe must answer within the load balancer's own timeout.
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+def _check_redis(client: redis.Redis) -> str | None:
     try:
         client.ping()
     except redis.RedisError as exc:
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        client.close()
     return None
+
+
+def _check_scheduler(client: redis.Redis) -> tuple[bool, str | None]:
+    """(seen, error). A heartbeat never written means no scheduler has run against this
+    Redis (tests, a lone `manage.py runserver`): not checked, so those stay ready. Once one
+    has run, a heartbeat older than SCHEDULER_HEARTBEAT_STALE_SECONDS means periodic work
+    (health checks, failover, sweepers) has stopped, and that is not ready."""
+    try:
+        age = heartbeat.age(client)
+    except redis.RedisError as exc:
+        return True, f"{type(exc).__name__}: {exc}"
+    if age is None:
+        return False, None
+    if age > settings.SCHEDULER_HEARTBEAT_STALE_SECONDS:
+        return True, (
+            f"no heartbeat for {age:.0f} s (limit {settings.SCHEDULER_HEARTBEAT_STALE_SECONDS:.0f} s): "
+            "is the scheduler running, and a maintenance worker?"
+        )
+    return True, None
 
 
 @require_GET
 def readyz(request):
-    checks = {"database": _check_database(), "redis": _check_redis()}
+    # Not the shared client: its retries and 10 s connect timeout suit jobs,
+    # while a probe must answer within the load balancer's own timeout.
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        checks = {"database": _check_database(), "redis": _check_redis(client)}
+        if checks["redis"] is None:
+            seen, error = _check_scheduler(client)
+            if seen:
+                checks["scheduler"] = error
+    finally:
+        client.close()
     ready = all(error is None for error in checks.values())
     body = {
         "status": "ready" if ready else "not_ready",

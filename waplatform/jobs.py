@@ -1,18 +1,13 @@
 """Platform-level periodic jobs."""
 
-import time
-
+from waplatform import heartbeat as _heartbeat
 from waplatform import outbox
 from waplatform.redis import get_redis
 
-HEARTBEAT_KEY = "wap:heartbeat"
-
 
 def heartbeat() -> float:
-    """Proves the scheduler and the maintenance workers are alive (shown on /readyz)."""
-    now = time.time()
-    get_redis().set(HEARTBEAT_KEY, now)
-    return now
+    """Proves the scheduler and the maintenance workers are alive (read by /readyz)."""
+    return _heartbeat.beat(get_redis())
 
 
 def relay_events() -> str:

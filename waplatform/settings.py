@@ -179,6 +179,10 @@ WORKER_SCALE = env.float("WORKER_SCALE", default=1.0)
 # A worker past this RSS is replaced after its current job (the seed's PM2 restart).
 WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", default=512)
 
+# /readyz answers 503 once the scheduler's heartbeat (every 30 s) is older than
+# this; never-seen heartbeats do not count (docs/operations.md, "Probes").
+SCHEDULER_HEARTBEAT_STALE_SECONDS = env.float("SCHEDULER_HEARTBEAT_STALE_SECONDS", default=90)
+
 # --- channels -------------------------------------------------------------
 CHANNEL_LAYERS = {
     "default": {

@@ -1,7 +1,8 @@
 """The one interface the platform uses to talk to WhatsApp bridge workers.
 
 Pure Python on purpose: rq jobs, the sandbox and tests import it without
-Django configured. Dialects live in waha.py and cloud.py; `get_bridge` picks one.
+Django configured. Dialects live in waha.py and cloud.py, which register
+themselves (`register_dialect`); `get_bridge` picks one.
 """
 
 from __future__ import annotations
@@ -197,19 +198,26 @@ class Bridge(abc.ABC):
         self.close()
 
 
+_DIALECTS: dict[str, type[Bridge]] = {}
+
+
+def register_dialect(name: str, adapter: type[Bridge]) -> None:
+    """Make `get_bridge(name)` build `adapter`; pooling/bridges/waha.py and cloud.py register themselves.
+
+    The interface must not import its implementations (they import it), so the
+    adapters come to the registry instead.
+    """
+    _DIALECTS[name] = adapter
+
+
 def get_bridge(dialect: str, **kwargs: Any) -> Bridge:
     """Build the adapter for a slot's dialect.
 
     Sandbox workers speak the WAHA dialect for sessions (and the Cloud dialect
     for numbers registered on them), so "sandbox" gives the WAHA adapter.
     """
-    # Imported here so base.py stays importable without pulling every dialect.
-    if dialect in ("waha", "sandbox"):
-        from pooling.bridges.waha import WahaBridge
-
-        return WahaBridge(**kwargs)
-    if dialect == "cloud":
-        from pooling.bridges.cloud import CloudBridge
-
-        return CloudBridge(**kwargs)
-    raise ValueError(f"unknown bridge dialect {dialect!r} (expected waha, cloud or sandbox)")
+    adapter = _DIALECTS.get(dialect)
+    if adapter is None:
+        known = ", ".join(sorted(_DIALECTS)) or "none: import pooling.bridges.waha / cloud"
+        raise ValueError(f"unknown bridge dialect {dialect!r} (registered: {known})")
+    return adapter(**kwargs)

@@ -30,6 +30,7 @@ from pooling.bridges.base import (
     SlotFullError,
     TransientBridgeError,
     lower_headers,
+    register_dialect,
     utc_from_timestamp,
 )
 from pooling.bridges.signatures import cloud_signature_valid
@@ -299,3 +300,6 @@ def _events(delivery: dict) -> Iterator[BridgeEvent]:
                 # e.g. a change carrying only value.errors: keep it so nothing is dropped silently.
                 yield BridgeEvent(kind="unknown", session=session, error_code=change_code,
                                   error_reason=change_reason, raw=change)
+
+
+register_dialect("cloud", CloudBridge)

@@ -26,6 +26,7 @@ from pooling.bridges.base import (
     SessionNotFound,
     SlotFullError,
     lower_headers,
+    register_dialect,
     utc_from_timestamp,
 )
 from pooling.bridges.signatures import waha_signature_valid
@@ -293,3 +294,8 @@ def _event_from_envelope(envelope: dict) -> BridgeEvent:
     elif event == "session.status":
         return BridgeEvent(kind="session", status=str(payload.get("status") or ""), **base)
     return BridgeEvent(kind="unknown", provider_message_id=serialized_id(payload.get("id")), message_type=event, **base)
+
+
+# Sandbox workers speak WAHA for sessions, so a sandbox slot gets this adapter too.
+register_dialect("waha", WahaBridge)
+register_dialect("sandbox", WahaBridge)

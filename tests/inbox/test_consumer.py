@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from messaging.consumers import acquire_connection, live_connections
-from operations.selectors import websocket_connections
+from operations.metrics import websocket_connections
 from tenants.services import issue_api_key
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.inbox.conftest import TIMEOUT, connect_ready, connect_refused, inbox_socket

@@ -6,7 +6,7 @@ import pytest
 from messaging.models import Message
 from messaging.services import tenant_send_pause_seconds
 from operations.alerts import evaluate_alerts
-from pooling.models import Alert
+from operations.models import Alert
 from tests.conftest import client_for
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_cloud_session, work, work_until

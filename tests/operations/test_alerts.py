@@ -2,7 +2,7 @@ import pytest
 from django.test import override_settings
 
 from operations.alerts import evaluate_alerts
-from pooling.models import Alert
+from operations.models import Alert
 from tests.factories import SlotFactory
 from tests.bridges.conftest import spawn_sandbox  # noqa: F401  (fixture)
 from waplatform.queues import enqueue
@@ -48,7 +48,7 @@ def test_a_platform_process_over_the_memory_threshold_opens_an_alert(spawn_sandb
 
 
 def test_a_memory_alert_of_a_process_that_is_gone_resolves():
-    from pooling.alerts import raise_alert
+    from waplatform.alerts import raise_alert
 
     raise_alert(kind=Alert.Kind.PROCESS_MEMORY, key="999999999", message="workers process 999999999 uses 4000 MB")
 
@@ -56,3 +56,12 @@ def test_a_memory_alert_of_a_process_that_is_gone_resolves():
 
     assert "resolved process_memory 999999999" in report
     assert not Alert.objects.filter(kind="process_memory", key="999999999", resolved_at__isnull=True).exists()
+
+
+def test_alert_kinds_are_known_in_code():
+    from waplatform.alerts import raise_alert
+
+    with pytest.raises(ValueError, match="unknown alert kind"):
+        raise_alert(kind="not_a_kind", key="x", message="m")
+
+    assert not Alert.objects.filter(kind="not_a_kind").exists()

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from pooling import services
-from pooling.models import Alert
+from operations.models import Alert
 from tests.factories import AssignmentFactory, SlotFactory, TenantFactory, UserFactory
 from waplatform.queues import enqueue
 
@@ -70,7 +70,7 @@ def test_the_queues_page_counts_waiting_jobs(staff_client):
 
 
 def test_the_health_page_shows_alerts_and_components(staff_client):
-    from pooling.alerts import raise_alert
+    from waplatform.alerts import raise_alert
 
     raise_alert(kind=Alert.Kind.SLOT_DOWN, key="7", message="Slot standard-7 is down: refused")
 

@@ -15,7 +15,8 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from pooling import services
-from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from operations.models import Alert
+from pooling.models import Assignment, Slot, WhatsAppSession
 from tests.factories import SlotFactory, TenantFactory, tier
 from tests.pooling.conftest import drain
 

@@ -8,7 +8,8 @@ import pytest
 
 from pooling import services
 from pooling.provisioners import local_process_alive
-from pooling.models import Alert, Assignment, Slot, WhatsAppSession
+from operations.models import Alert
+from pooling.models import Assignment, Slot, WhatsAppSession
 from tests.factories import TenantFactory
 from tests.pooling.conftest import drain, wait_until
 

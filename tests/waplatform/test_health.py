@@ -2,8 +2,13 @@ from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
+from django_rq import get_worker
 
+from tests.pooling.conftest import wait_until
+from waplatform import heartbeat
 from waplatform.embedded_redis import EmbeddedRedis, free_port
+from waplatform.queues import enqueue
+from waplatform.redis import get_redis
 
 
 def test_healthz_answers_while_the_process_lives(db):
@@ -52,3 +57,37 @@ def test_the_rq_dashboard_is_for_staff_only(db, django_user_model):
     staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
     client.force_login(staff)
     assert client.get("/admin/rq/").status_code == 200
+
+
+def test_readyz_does_not_ask_for_a_scheduler_that_never_ran(db):
+    response = Client().get("/readyz")
+
+    assert response.status_code == 200
+    assert "scheduler" not in response.json()["checks"]
+
+
+@pytest.mark.integration
+def test_readyz_is_ready_while_the_scheduler_heartbeat_is_fresh(db):
+    enqueue("waplatform.jobs.heartbeat", queue="maintenance")
+    get_worker("maintenance").work(burst=True)
+
+    response = Client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "scheduler": "ok"}
+
+
+@pytest.mark.integration
+def test_readyz_reports_503_naming_the_scheduler_when_its_heartbeat_is_stale(db):
+    enqueue("waplatform.jobs.heartbeat", queue="maintenance")
+    get_worker("maintenance").work(burst=True)
+
+    with override_settings(SCHEDULER_HEARTBEAT_STALE_SECONDS=0.05):
+        wait_until(lambda: heartbeat.age(get_redis()) > 0.05)
+        response = Client().get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["database"] == "ok" and body["checks"]["redis"] == "ok"
+    assert body["checks"]["scheduler"].startswith("no heartbeat for")

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.test import override_settings
 from rest_framework.test import APIRequestFactory
 
-from waplatform import jobs
+from waplatform import heartbeat
 from waplatform.api_errors import exception_handler
 from waplatform.queues import QueueFull, enqueue, enqueue_on_commit, get_queue
 from waplatform.redis import get_redis
@@ -50,12 +50,12 @@ def test_a_job_enqueued_on_commit_only_runs_after_commit():
         enqueue_on_commit("waplatform.jobs.heartbeat", queue="maintenance")
         waiting_inside = queue.count
         django_rq.get_worker("maintenance").work(burst=True)
-        assert get_redis().get(jobs.HEARTBEAT_KEY) is None
+        assert get_redis().get(heartbeat.KEY) is None
     waiting_after = queue.count
     django_rq.get_worker("maintenance").work(burst=True)
 
     assert (waiting_inside, waiting_after) == (0, 1)
-    assert get_redis().get(jobs.HEARTBEAT_KEY) is not None
+    assert get_redis().get(heartbeat.KEY) is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +78,7 @@ def test_a_worker_over_its_memory_limit_stops_after_its_current_job(db):
 
     assert type(worker).__name__ == "PlatformWorker"
     assert get_queue("maintenance").count == 2
-    assert get_redis().get(jobs.HEARTBEAT_KEY) is not None
+    assert get_redis().get(heartbeat.KEY) is not None
 
 
 def test_the_cron_scheduler_config_registers_the_heartbeat():

@@ -1,13 +1,16 @@
-"""Operator alerts: one open row per (kind, key), resolved when the cause goes away."""
+"""Writes of the operations app: the storage behind waplatform.alerts."""
+
+from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pooling.models import Alert
+from operations.models import Alert
 from waplatform.events import publish_event
 
 
 def raise_alert(*, kind: str, key: str, message: str) -> Alert:
+    """Joins the caller's transaction: the alert commits (and alert.opened is published) with its cause."""
     open_alert = Alert.objects.filter(kind=kind, key=key, resolved_at__isnull=True).first()
     if open_alert:
         if open_alert.message != message:
