@@ -15,8 +15,9 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-# What the tests need outside Python: the Firestore emulator (npm) and Debian's
-# Chromium for the browser tests (apt, as root; otherwise say what to install).
+# What the tests need outside Python: the Firestore emulator (npm), Debian's
+# Chromium for the browser tests and Debian's nginx for tests/deploy (apt, as
+# root; otherwise say what to install).
 tests/mirror/emulator/node_modules/.package-lock.json: tests/mirror/emulator/package-lock.json
 	npm ci --prefix tests/mirror/emulator --no-audit --no-fund --loglevel=error >/dev/null
 
@@ -25,7 +26,12 @@ tests/mirror/emulator/node_modules/.package-lock.json: tests/mirror/emulator/pac
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
 	else echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi
 
-test-deps: $(VENV)/.installed-test tests/mirror/emulator/node_modules/.package-lock.json /usr/bin/chromium
+/usr/sbin/nginx:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null); \
+	else echo "tests/deploy need Debian's nginx: sudo apt-get install nginx" >&2; exit 1; fi
+
+test-deps: $(VENV)/.installed-test tests/mirror/emulator/node_modules/.package-lock.json /usr/bin/chromium /usr/sbin/nginx
 
 ## make run: the whole platform with a demo (embedded Redis unless REDIS_URL is set)
 run: $(VENV)/.installed

@@ -46,6 +46,17 @@ BIND_HOST = env("BIND_HOST", default="127.0.0.1")
 MAX_REQUEST_HEADER_BYTES = env.int("MAX_REQUEST_HEADER_BYTES", default=16 * 1024)
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 
+# --- behind a reverse proxy (nginx at the edge; docs/deployment.md) ----------
+# All off by default: a server reachable without the proxy would let any client
+# claim https or another host by sending the headers itself. Turn them on only
+# where daphne listens on an address that nothing but the proxy can reach.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("USE_X_FORWARDED_PORT", default=False)
+# Cookies only over TLS once the edge terminates it; off, `make run` on plain http keeps working.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
