@@ -159,9 +159,14 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     server.server_close()
 
 
+CLOUD_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "cloudapi"
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
-    path = Path(os.environ.get("WAP_SHARED_DIR", REPO_ROOT.parent / "shared")) / "fixtures" / "cloudapi"
+    """Real Cloud API webhook deliveries, kept in the repository (tests/fixtures/cloudapi/README.md)."""
     # Fail rather than skip: a silently skipped intake test is how payloads get dropped.
-    assert path.is_dir(), f"Cloud API fixtures not found at {path} (set WAP_SHARED_DIR)"
-    return path
+    assert sorted(p.name for p in CLOUD_FIXTURES.glob("*.json")) == [
+        "callback_button.json", "callback_selection.json", "deleted_message.json", "edited_message.json",
+        "message.json", "message_status.json", "system.json"], f"Cloud API fixtures missing from {CLOUD_FIXTURES}"
+    return CLOUD_FIXTURES
