@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from tenants.services import issue_api_key
 from tests.factories import TenantFactory
+from tests.http_receiver import http_receiver  # noqa: F401  (a fixture for every test)
 
 
 def pytest_configure(config):

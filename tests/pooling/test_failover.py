@@ -10,7 +10,8 @@ from pooling import services
 from pooling.provisioners import local_process_alive
 from pooling.models import Alert, Assignment, Slot, WhatsAppSession
 from tests.factories import TenantFactory
-from tests.pooling.conftest import drain, wait_until
+from tests.pooling.conftest import drain
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ from pooling import services
 from pooling.models import Assignment, Slot, WhatsAppSession
 from tests.conftest import client_for
 from tests.factories import TenantFactory
-from tests.pooling.conftest import drain, wait_until
+from tests.pooling.conftest import drain
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
