@@ -16,7 +16,7 @@ from django.db.models import Count
 
 from pooling import services
 from pooling.models import Alert, Assignment, Slot, WhatsAppSession
-from tests.factories import SlotFactory, TenantFactory, tier
+from tests.factories import AssignmentFactory, SlotFactory, TenantFactory, tier
 from tests.pooling.conftest import drain
 
 pytestmark = pytest.mark.integration
@@ -63,15 +63,25 @@ def test_200_concurrent_allocations_never_overbook_and_the_201st_waits(pool_env)
     assert not Alert.objects.filter(kind="pool_full", resolved_at__isnull=True).exists()
 
 
-def test_placement_packs_the_fullest_slot_first(pool_env):
-    emptier = SlotFactory(used=0)
-    fuller = SlotFactory(used=0)
-    for _ in range(3):
-        services.place_tenant(tenant=TenantFactory())
-    emptier.refresh_from_db()
-    fuller.refresh_from_db()
+def filled_slot(tenants: int):
+    """A ready standard slot (capacity 10) holding `tenants` live assignments."""
+    slot = SlotFactory(used=tenants)
+    AssignmentFactory.create_batch(tenants, slot=slot)
+    return slot
 
-    assert sorted([emptier.used, fuller.used]) == [0, 3]
+
+def test_placement_packs_the_fullest_slot_first(pool_env):
+    # given three slots with room, the fullest neither the first nor the last made
+    emptier = filled_slot(1)
+    fuller = filled_slot(6)
+    middle = filled_slot(3)
+
+    # when five tenants are placed one after another
+    placed = [services.place_tenant(tenant=TenantFactory()).slot_id for _ in range(5)]
+
+    # then the fullest fills up first, and only then the next fullest takes one
+    assert placed == [fuller.pk] * 4 + [middle.pk]
+    assert [Slot.objects.get(pk=s.pk).used for s in (emptier, fuller, middle)] == [1, 10, 4]
 
 
 def test_the_201st_standard_tenant_waits_and_is_placed_when_one_leaves(pool_env):
