@@ -16,7 +16,7 @@ from mirror import client as mirror_client
 from mirror import documents
 from mirror import jobs as mirror_jobs
 from mirror.models import Backlog, DeadLetter, MirrorStatus, SyncCheckpoint
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import OperatorFactory, TenantFactory
 from tests.messaging.conftest import work, work_until
 from tests.mirror.conftest import Emulator, use_emulator
 from tests.waiting import wait_until
@@ -101,7 +101,7 @@ def test_the_last_attempt_dead_letters_and_the_admin_retries_it(own_emulator, tr
     # a restarted worker process gets a fresh channel the same way.
     wait_until(lambda: answers(mirror))
     mirror_client.reset_client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(OperatorFactory())
     changelist = reverse("admin:mirror_deadletter_changelist")
     assert client.get(changelist).status_code == 200
     response = client.post(changelist, {"action": "retry", "_selected_action": [dead.pk]})

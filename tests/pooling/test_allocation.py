@@ -16,7 +16,7 @@ from django.db.models import Count
 
 from pooling import services
 from pooling.models import Alert, Assignment, Slot, WhatsAppSession
-from tests.factories import AssignmentFactory, SlotFactory, TenantFactory, tier
+from tests.factories import SlotFactory, TenantFactory, tier
 from tests.pooling.conftest import drain
 
 pytestmark = pytest.mark.integration
@@ -63,18 +63,11 @@ def test_200_concurrent_allocations_never_overbook_and_the_201st_waits(pool_env)
     assert not Alert.objects.filter(kind="pool_full", resolved_at__isnull=True).exists()
 
 
-def filled_slot(tenants: int):
-    """A ready standard slot (capacity 10) holding `tenants` live assignments."""
-    slot = SlotFactory(used=tenants)
-    AssignmentFactory.create_batch(tenants, slot=slot)
-    return slot
-
-
 def test_placement_packs_the_fullest_slot_first(pool_env):
     # given three slots with room, the fullest neither the first nor the last made
-    emptier = filled_slot(1)
-    fuller = filled_slot(6)
-    middle = filled_slot(3)
+    emptier = SlotFactory(tenants=1)
+    fuller = SlotFactory(tenants=6)
+    middle = SlotFactory(tenants=3)
 
     # when five tenants are placed one after another
     placed = [services.place_tenant(tenant=TenantFactory()).slot_id for _ in range(5)]

@@ -45,10 +45,8 @@ def test_api_docs_and_schema_are_served_without_a_cdn(db):
     assert schema.status_code == 200 and b"/api/v1/tenant" in schema.content
 
 
-def test_the_rq_dashboard_is_for_staff_only(db, django_user_model):
-    client = Client()
+def test_the_rq_dashboard_is_for_staff_only(db, client, operator):
     assert client.get("/admin/rq/").status_code == 302
 
-    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    client.force_login(operator)
     assert client.get("/admin/rq/").status_code == 200
