@@ -4,7 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from tenants.services import issue_api_key
-from tests.factories import TenantFactory
+from tests.factories import OperatorFactory, TenantFactory
+from tests.http_receiver import http_receiver  # noqa: F401  (a fixture for every test)
 
 
 def pytest_configure(config):
@@ -32,6 +33,19 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return TenantFactory()
+
+
+@pytest.fixture
+def operator(db):
+    """A platform staff user (admin and operations pages)."""
+    return OperatorFactory()
+
+
+@pytest.fixture
+def staff_client(client, operator):
+    """Django's test client, signed in as the operator."""
+    client.force_login(operator)
+    return client
 
 
 def client_for(tenant):

@@ -1,5 +1,6 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
@@ -29,6 +30,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests")
 
 
+class OperatorFactory(UserFactory):
+    """Platform staff: signs in to the admin and its operations pages."""
+
+    is_staff = True
+    is_superuser = True
+
+
 class MembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Membership
@@ -43,6 +51,7 @@ class SlotFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = "pooling.Slot"
+        skip_postgeneration_save = True  # `tenants` writes `used` itself
 
     name = factory.Sequence(lambda n: f"slot-{n}")
     tier = factory.LazyFunction(lambda: tier("standard"))
@@ -53,6 +62,15 @@ class SlotFactory(factory.django.DjangoModelFactory):
     capacity = factory.LazyAttribute(lambda o: o.tier.tenants_per_slot)
     state = "ready"
 
+    @factory.post_generation
+    def tenants(slot, create, count, **kwargs):  # noqa: N805 (factory_boy passes the object)
+        """`SlotFactory(tenants=n)`: n tenants with live assignments on the slot, and `used` counting them."""
+        if not create or not count:
+            return
+        AssignmentFactory.create_batch(count, slot=slot, **kwargs)
+        type(slot).objects.filter(pk=slot.pk).update(used=count)
+        slot.refresh_from_db()
+
 
 class AssignmentFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -60,4 +78,4 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     slot = factory.SubFactory(SlotFactory)
-    started_at = factory.LazyFunction(lambda: __import__("django.utils.timezone").utils.timezone.now())
+    started_at = factory.LazyFunction(timezone.now)

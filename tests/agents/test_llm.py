@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def llm_agent(wired_tenant, llm_server, monkeypatch):
     monkeypatch.setenv("SHOP_LLM_KEY", "sk-test-123")
-    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.base_url, llm_model="shop-model-1",
+    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.url, llm_model="shop-model-1",
                                  llm_api_key_env="SHOP_LLM_KEY")
     return services.create_agent(tenant=wired_tenant, name="Sales", kind=Agent.Kind.LLM, is_default=True,
                                  temperature=0.2, system_prompt="You sell bikes.", fallback_text="Back soon!")
@@ -33,13 +33,13 @@ def test_success_sends_the_completion_and_records_tokens_and_cost(llm_agent, llm
     message = inbound(llm_agent.tenant, "Do you have the red bike?")
 
     reply = work_agents(lambda: AgentReply.objects.filter(in_reply_to=message).first())
-    [request] = llm_server.requests
+    [request] = [r.json() for r in llm_server.requests]
     assert (reply.source, reply.message.text, reply.prompt_tokens, reply.completion_tokens) == \
         ("llm", "Our red model is in stock.", 100, 20)
     assert (request["model"], request["temperature"]) == ("shop-model-1", 0.2)
     assert request["messages"] == [{"role": "system", "content": "You sell bikes."},
                                    {"role": "user", "content": "Do you have the red bike?"}]
-    assert llm_server.headers[0]["authorization"] == "Bearer sk-test-123"
+    assert llm_server.requests[0].headers["authorization"] == "Bearer sk-test-123"
     # 100 prompt tokens at 0.5/1k + 20 completion tokens at 1.5/1k
     assert selectors.ai_cost_for_tenant(tenant=llm_agent.tenant, since=since) == Decimal("0.08")
 
@@ -58,7 +58,7 @@ def test_the_new_agent_sees_the_whole_conversation_and_a_switch_note(llm_agent, 
     work_agents(lambda: AgentReply.objects.filter(in_reply_to=second).exists())
 
     # the earlier exchange with Desk, the question that switched, then the note (it happened in that order)
-    messages = llm_server.requests[0]["messages"]
+    messages = llm_server.requests[0].json()["messages"]
     assert [(m["role"], m["content"]) for m in messages[:4]] == [
         ("system", "You sell bikes."), ("user", "Where are you located?"), ("assistant", "12 Market Street."),
         ("user", "and which bike fits a child?")]

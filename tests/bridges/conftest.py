@@ -6,29 +6,21 @@ tests is httpx.MockTransport standing in for the outside HTTP world.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.http_receiver import HttpReceiver, Request, free_port
+from tests.waiting import wait_until
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_API_KEY = "sandbox-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -56,17 +48,21 @@ def start_sandbox(*, capacity: int = 3, auto_scan_seconds: float = 0.3, ack_dela
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # proves it needs no Django
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     worker = SandboxWorker(base_url=f"http://127.0.0.1:{port}", api_key=SANDBOX_API_KEY, process=process)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def answers_ping() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"sandbox exited early: {process.stderr.read().decode() if process.stderr else ''}")
         try:
-            if httpx.get(worker.base_url + "/ping", timeout=0.5).status_code == 200:
-                return worker
+            return httpx.get(worker.base_url + "/ping", timeout=0.5).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.05)
-    worker.stop()
-    raise RuntimeError("sandbox did not answer /ping within 15 s")
+            return False
+
+    try:
+        wait_until(answers_ping, timeout=15, message="the sandbox to answer /ping")
+    except AssertionError:
+        worker.stop()
+        raise
+    return worker
 
 
 @pytest.fixture
@@ -95,73 +91,25 @@ def sandbox_worker(sandbox: SandboxWorker) -> str:
     return sandbox.base_url
 
 
-@dataclass
-class Delivery:
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class WebhookReceiver:
-    url: str
-    deliveries: list[Delivery] = field(default_factory=list)
-    fail_next: int = 0  # answer 500 to this many deliveries, to exercise the sender's retries
-    condition: threading.Condition = field(default_factory=threading.Condition)
-
-    def wait_for(self, count: int, match: Callable[[Delivery], bool] = lambda d: True,
-                 timeout: float = 10.0) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        with self.condition:
-            while True:
-                found = [d for d in self.deliveries if match(d)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"waited {timeout}s for {count} deliveries, got {len(found)}: "
-                                         f"{[d.body[:200] for d in self.deliveries]}")
-                self.condition.wait(remaining)
+# A bridge's webhooks land on the suite's one local HTTP receiver (tests/http_receiver.py).
+Delivery = Request
+WebhookReceiver = HttpReceiver
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    port = free_port()
-    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/hook")
+def webhook_receiver(http_receiver: Callable[..., HttpReceiver]) -> HttpReceiver:
+    """Answers 200 to every POST (after `fail_next` 500s); `wait_for(n)` returns what it accepted."""
+    return http_receiver()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with receiver.condition:
-                failing = receiver.fail_next > 0
-                if failing:
-                    receiver.fail_next -= 1
-                else:
-                    receiver.deliveries.append(
-                        Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    receiver.condition.notify_all()
-            self.send_response(500 if failing else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
+CLOUD_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "cloudapi"
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    path = Path(os.environ.get("WAP_SHARED_DIR", REPO_ROOT.parent / "shared")) / "fixtures" / "cloudapi"
+    """Real Cloud API webhook deliveries, kept in the repository (tests/fixtures/cloudapi/README.md)."""
     # Fail rather than skip: a silently skipped intake test is how payloads get dropped.
-    assert path.is_dir(), f"Cloud API fixtures not found at {path} (set WAP_SHARED_DIR)"
-    return path
+    assert sorted(p.name for p in CLOUD_FIXTURES.glob("*.json")) == [
+        "callback_button.json", "callback_selection.json", "deleted_message.json", "edited_message.json",
+        "message.json", "message_status.json", "system.json"], f"Cloud API fixtures missing from {CLOUD_FIXTURES}"
+    return CLOUD_FIXTURES

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 
 import httpx
@@ -21,6 +20,7 @@ from pooling.bridges.base import (
 )
 from pooling.bridges.waha import WahaBridge
 from tests.bridges.conftest import Delivery, SandboxWorker, WebhookReceiver
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,8 @@ def bridge_for(worker: SandboxWorker, timeout: float = 5.0) -> WahaBridge:
 
 
 def wait_status(bridge: WahaBridge, name: str, status: str, timeout: float = 5.0) -> SessionInfo:
-    deadline = time.monotonic() + timeout
-    while True:
-        info = bridge.get_session(name)
-        if info.status == status or time.monotonic() > deadline:
-            assert info.status == status
-            return info
-        time.sleep(0.05)
+    return wait_until(lambda: (info := bridge.get_session(name)).status == status and info, timeout=timeout,
+                      message=f"session {name} to be {status}")
 
 
 def parsed(delivery: Delivery, secret: str = HOOK_SECRET) -> BridgeEvent:

@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 from django.db import connection
 
 from tests.bridges.conftest import REPO_ROOT, free_port, spawn_sandbox  # noqa: F401  (fixture)
+from tests.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -89,16 +89,15 @@ class RunningPlatform:
     def start_web(self) -> None:
         self.web = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                                           "waplatform.asgi:application"])
-        deadline = time.monotonic() + 30
-        while True:
+
+        def healthy() -> bool:
             assert self.web.poll() is None, f"daphne exited; see {self.logs / 'daphne.log'}"
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "daphne did not answer /healthz within 30 s"
-            time.sleep(0.1)
+                return False
+
+        wait_until(healthy, timeout=30, interval=0.1, message="daphne to answer /healthz")
 
     def stop_web(self) -> None:
         _stop(self.web)
@@ -173,14 +172,3 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    """Poll the database (or anything) until the condition holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
-        time.sleep(interval)

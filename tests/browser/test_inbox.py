@@ -13,7 +13,8 @@ from messaging import services as messaging
 from messaging.models import Conversation, Message
 from pooling import services as pooling
 from pooling.models import WhatsAppSession
-from tests.browser.conftest import screenshot, wait_for
+from tests.browser.conftest import screenshot
+from tests.waiting import wait_until
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ def test_a_member_starts_the_session_sees_a_message_arrive_replies_and_watches_t
     expect(page.locator(".message.in")).to_have_text(re.compile("Hello, is my order on its way?"))
     expect(item.locator(".unread")).to_have_count(0, timeout=TIMEOUT_MS)
     conversation = Conversation.objects.get(tenant=member.tenant)
-    wait_for(lambda: Conversation.objects.get(pk=conversation.pk).unread_count == 0)
+    wait_until(lambda: Conversation.objects.get(pk=conversation.pk).unread_count == 0, timeout=30)
 
     # when they reply, the ticks advance as WhatsApp acknowledges: sent, delivered, read
     page.fill("#reply-text", "Yes, it ships today.")
@@ -110,7 +111,7 @@ def test_a_member_starts_the_session_sees_a_message_arrive_replies_and_watches_t
 def test_after_a_dropped_socket_the_page_reconnects_and_shows_what_it_missed(page, running_platform, member):
     # given a member watching an open conversation on a working session
     pooling.start_session(tenant=member.tenant)
-    wait_for(lambda: WhatsAppSession.objects.filter(tenant=member.tenant, status="WORKING").exists())
+    wait_until(lambda: WhatsAppSession.objects.filter(tenant=member.tenant, status="WORKING").exists(), timeout=30)
     accepted = messaging.send_message(tenant=member.tenant, to="4915187654321", type="text", text="Welcome!")
     sign_in(page, running_platform.url, member.user.username)
     page.locator(".conversation").first.click()
@@ -121,7 +122,7 @@ def test_after_a_dropped_socket_the_page_reconnects_and_shows_what_it_missed(pag
     expect(page.locator("#connection")).to_have_attribute("data-state", re.compile("offline|connecting"),
                                                           timeout=TIMEOUT_MS)
     missed = messaging.send_message(tenant=member.tenant, to="4915187654321", type="text", text="Sent while away")
-    wait_for(lambda: Message.objects.get(pk=missed.message.pk).status != "queued")
+    wait_until(lambda: Message.objects.get(pk=missed.message.pk).status != "queued", timeout=30)
     screenshot(page, "inbox-6-disconnected")
     running_platform.start_web()
 

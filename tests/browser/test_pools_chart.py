@@ -10,14 +10,14 @@ from playwright.sync_api import expect
 from pooling.models import Slot
 from pooling.optimizer import take_snapshots
 from tests.browser.conftest import screenshot
-from tests.factories import SlotFactory, UserFactory
+from tests.factories import OperatorFactory, SlotFactory
 
 pytestmark = pytest.mark.integration
 
 
 def test_staff_sign_in_through_the_admin_and_see_the_utilisation_chart(page, running_platform):
     # given a pool with snapshots over the last hours
-    staff = UserFactory(is_staff=True, is_superuser=True)
+    staff = OperatorFactory()
     slot = SlotFactory(used=0, capacity=10)
     now = timezone.now()
     for hours_ago, used in ((3, 2), (2, 4), (1, 7), (0, 9)):

@@ -4,13 +4,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.waiting import wait_until
 from waplatform.embedded_redis import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -18,16 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         assert process.poll() is None, "launcher exited before it was ready"
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
+            return httpx.get(url, timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready within {timeout} s")
+            return False
+
+    wait_until(ready, timeout=timeout, interval=0.5, message=f"{url} to answer 200")
 
 
 def raw_get(port: int, *, header_bytes: int) -> bytes:
@@ -87,7 +85,7 @@ def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
     assert headers_8k.startswith(b"HTTP/1.1 200") and not headers_20k.startswith(b"HTTP/1.1 200")
     assert "Demo operator: operator /" in output and f"http://127.0.0.1:{port}/admin/" in output
     assert "daphne" in names and "run_worker_pool" in names and "rqcron" in names and "redis-server" in names
-    assert returncode is not None
-    time.sleep(0.5)
-    alive = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert returncode == 0, f"a SIGTERM stop is a clean stop, not exit {returncode}\n{output[-3000:]}"
+    _, still_running = psutil.wait_procs(children, timeout=2)  # gone with the launcher, or at most just after
+    alive = [c.pid for c in still_running if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left behind: {alive}\n{output[-3000:]}"

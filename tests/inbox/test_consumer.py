@@ -13,6 +13,7 @@ from operations.metrics import websocket_connections
 from tenants.services import issue_api_key
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.inbox.conftest import TIMEOUT, connect_ready, connect_refused, inbox_socket
+from tests.waiting import async_wait_until
 from waplatform.events import publish_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -166,7 +167,8 @@ async def test_connections_of_a_process_that_died_stop_counting_after_their_leas
 
     async with inbox_socket(user=member.user) as refused:
         _, close = await connect_refused(refused)
-    await wait_until(lambda: live_connections(tenant_id=member.tenant_id) == 0)
+    await async_wait_until(lambda: live_connections(tenant_id=member.tenant_id) == 0,
+                           message="the closed socket to leave the registry")
     async with inbox_socket(user=member.user) as ws:
         await connect_ready(ws)
 
@@ -207,13 +209,3 @@ async def test_pings_are_answered():
         await ws.send_json_to({"type": "ping"})
 
         assert await ws.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
-
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not await sync_to_async(predicate)():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)

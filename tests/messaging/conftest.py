@@ -17,12 +17,9 @@ database (enqueues, events, webhooks) happens after commit.
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 import django_rq
 import pytest
@@ -43,6 +40,8 @@ from tests.bridges.conftest import (  # noqa: F401  (fixtures, re-exported for t
 )
 from tests.conftest import client_for
 from tests.factories import TenantFactory
+from tests.http_receiver import HttpReceiver
+from tests.waiting import wait_until
 
 SEND_QUEUES = ("high", "medium", "low")
 
@@ -62,48 +61,28 @@ def _messaging_settings(settings):
     settings.SANDBOX_AUTO_SCAN_SECONDS = 0.3
 
 
-class HookRelay:
-    """Receives bridge webhooks over HTTP; `pump()` passes them to the platform's views."""
+class HookRelay(HttpReceiver):
+    """Receives bridge webhooks over HTTP (answering 200); `pump()` passes them to the platform's views."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.inbox: queue.Queue = queue.Queue()
-        self.answers: list[int] = []
-        relay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                relay.inbox.put((self.path, dict(self.headers.items()), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(path="")
+        self.answers: list[int] = []  # what the platform's views answered, in order
+        self._pumped = 0
 
     def pump(self) -> int:
         client, count = Client(), 0
         while True:
-            try:
-                path, headers, body = self.inbox.get_nowait()
-            except queue.Empty:
-                return count
-            content_type = headers.pop("Content-Type", "application/json")
-            for name in ("Content-Length", "Host"):
-                headers.pop(name, None)
-            response = client.generic("POST", path, data=body, content_type=content_type, headers=headers)
+            with self.condition:
+                if self._pumped >= len(self.requests):
+                    return count
+                request = self.requests[self._pumped]
+                self._pumped += 1
+            headers = {k: v for k, v in request.headers.items() if k not in ("content-length", "host")}
+            content_type = headers.pop("content-type", "application/json")
+            response = client.generic("POST", request.path, data=request.body, content_type=content_type,
+                                      headers=headers)
             self.answers.append(response.status_code)
             count += 1
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 _relays: list[HookRelay] = []
@@ -132,15 +111,9 @@ def work(*queues: str) -> None:
 
 
 def work_until(predicate: Callable[[], object], *queues: str, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        work(*queues)
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    """Run the queues' jobs (and hand over bridge webhooks) until `predicate` holds; return its value."""
+    return wait_until(predicate, step=lambda: work(*queues), timeout=timeout, interval=interval,
+                      message=f"a condition while working {', '.join(queues) or 'every queue'}")
 
 
 @dataclass
@@ -190,44 +163,10 @@ def platform(transactional_db, hook_relay, spawn_sandbox) -> Platform:
     return start_working_session(tenant, sandbox)
 
 
-@dataclass
-class StatusReceiver:
-    """A tenant endpoint that answers a fixed status (after `fail_first` 500s when set)."""
-
-    url: str
-    status: int = 200
-    hits: list[tuple[dict, bytes]] = field(default_factory=list)
-
-
 @pytest.fixture
-def status_receiver() -> Iterator[Callable[[int], StatusReceiver]]:
-    servers = []
-
-    def make(status: int) -> StatusReceiver:
-        port = free_port()
-        receiver = StatusReceiver(url=f"http://127.0.0.1:{port}/hook", status=status)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.hits.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return receiver
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def status_receiver(http_receiver) -> Callable[[int], HttpReceiver]:
+    """A tenant endpoint that answers a fixed status (change it with `.status`); `.requests` are its hits."""
+    return lambda status: http_receiver(status=status)
 
 
 class GroupListener:

@@ -4,15 +4,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from messaging.models import Message
 from messaging.services import sweep
 from tests.bridges.conftest import REPO_ROOT
 from tests.messaging.conftest import work, work_until
+from tests.waiting import wait_until
 from waplatform.redis import get_redis
 
 pytestmark = pytest.mark.integration
@@ -72,13 +73,10 @@ def test_a_killed_worker_loses_nothing_after_restart(platform, settings):
         [sys.executable, "manage.py", "run_worker_pool", platform.tenant.tier.send_queue, "--num-workers", "1"],
         cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not Message.objects.filter(pk__in=ids, status__in=["sent", "delivered", "read"]).exists():
-            assert time.monotonic() < deadline, "the worker never sent anything"
-            time.sleep(0.05)
-        while not Message.objects.filter(pk__in=ids, status="sending").exists():
-            assert time.monotonic() < deadline, "never caught the worker mid-send"
-            time.sleep(0.01)
+        wait_until(lambda: Message.objects.filter(pk__in=ids, status__in=["sent", "delivered", "read"]).exists(),
+                   timeout=30, message="the worker to send something")
+        wait_until(lambda: Message.objects.filter(pk__in=ids, status="sending").exists(), timeout=30, interval=0.01,
+                   message="the worker to be caught mid-send")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
@@ -86,7 +84,9 @@ def test_a_killed_worker_loses_nothing_after_restart(platform, settings):
     assert unfinished > 0
 
     platform.sandbox.control("DELETE", "/sandbox/faults")
-    time.sleep(1.1)  # the dead worker's lease ends
+    leased = Message.objects.filter(pk__in=ids, status="sending")
+    wait_until(lambda: not leased.filter(lease_expires_at__gte=timezone.now()).exists(), timeout=10,
+               message="the dead worker's leases to end")
     sweep()
     work_until(lambda: all_final(ids), timeout=40)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,16 +142,3 @@ def mirror(firestore_emulator, settings, monkeypatch) -> Iterator[Mirror]:
     yield view
     view.db.close()
     mirror_client.reset_client()
-
-
-def wait_for(predicate, *, timeout: float = 20.0, interval: float = 0.05, work=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        if work is not None:
-            work()
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

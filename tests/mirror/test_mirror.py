@@ -15,7 +15,7 @@ from mirror import services as mirror_services
 from mirror.models import MirrorStatus
 from tests.factories import TenantFactory
 from tests.messaging.conftest import work, work_until
-from tests.mirror.conftest import wait_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def test_a_send_and_an_inbound_message_appear_under_the_tenant_path_only(mirror,
     # then the outbound message is mirrored with its fields and final status
     sent = Message.objects.get(pk=sent_id)
     sent_path = documents.message_path(tenant.pk, sent.conversation_id, sent.pk)
-    out_doc = wait_for(lambda: (d := mirror.doc(sent_path)) and d["status"] == "read" and d, work=work)
+    out_doc = wait_until(lambda: (d := mirror.doc(sent_path)) and d["status"] == "read" and d, step=work)
     assert out_doc["direction"] == "out" and out_doc["type"] == "text" and out_doc["body"] == "Hello from the shop"
     assert out_doc["status_rank"] == Message.RANK["read"]
     assert out_doc["sent_at"] == sent.sent_at and out_doc["read_at"] == sent.read_at
@@ -51,10 +51,10 @@ def test_a_send_and_an_inbound_message_appear_under_the_tenant_path_only(mirror,
 
     # and the inbound one, with its conversation's unread count and preview
     in_path = documents.message_path(tenant.pk, inbound.conversation_id, inbound.pk)
-    in_doc = wait_for(lambda: mirror.doc(in_path), work=work)
+    in_doc = wait_until(lambda: mirror.doc(in_path), step=work)
     assert in_doc["direction"] == "in" and in_doc["status"] == "received" and in_doc["body"] == "Hallo"
-    conversation = wait_for(lambda: (d := mirror.doc(documents.conversation_path(tenant.pk, inbound.conversation_id)))
-                            and d["last_message"] and d["last_message"]["id"] == inbound.pk and d, work=work)
+    conversation = wait_until(lambda: (d := mirror.doc(documents.conversation_path(tenant.pk, inbound.conversation_id)))
+                            and d["last_message"] and d["last_message"]["id"] == inbound.pk and d, step=work)
     assert conversation["contact"] == {"id": inbound.contact_id, "wa_id": "4915112345678", "name": "Ann"}
     assert conversation["unread_count"] == 1 and conversation["last_message"]["preview"] == "Hallo"
     assert conversation["active_agent"] == mirror_services.active_agent_for(Conversation.objects.get(
@@ -83,7 +83,7 @@ def test_statuses_applied_out_of_order_end_monotonic(mirror, platform):
     work_until(lambda: Message.objects.get(pk=message_id).status == "read")
     message = Message.objects.get(pk=message_id)
     path = documents.message_path(message.tenant_id, message.conversation_id, message.pk)
-    wait_for(lambda: (d := mirror.doc(path)) and d["status"] == "read", work=work)
+    wait_until(lambda: (d := mirror.doc(path)) and d["status"] == "read", step=work)
 
     # when a late "delivered" ack arrives after "read"
     with transaction.atomic():

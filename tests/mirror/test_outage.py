@@ -16,9 +16,10 @@ from mirror import client as mirror_client
 from mirror import documents
 from mirror import jobs as mirror_jobs
 from mirror.models import Backlog, DeadLetter, MirrorStatus, SyncCheckpoint
-from tests.factories import TenantFactory, UserFactory
+from tests.factories import OperatorFactory, TenantFactory
 from tests.messaging.conftest import work, work_until
-from tests.mirror.conftest import Emulator, use_emulator, wait_for
+from tests.mirror.conftest import Emulator, use_emulator
+from tests.waiting import wait_until
 from waplatform.events import publish_event
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,7 @@ def test_an_unreachable_firestore_makes_jobs_retry_while_sends_succeed_then_catc
     # then the retries write the message as the database has it now
     message = Message.objects.get(pk=message_id)
     path = documents.message_path(message.tenant_id, message.conversation_id, message.pk)
-    doc = wait_for(lambda: (d := mirror.doc(path)) and d["status"] == "read" and d, work=work, timeout=30)
+    doc = wait_until(lambda: (d := mirror.doc(path)) and d["status"] == "read" and d, step=work, timeout=30)
     assert doc["body"] == "Still works"
     conversation = mirror.doc(documents.conversation_path(message.tenant_id, message.conversation_id))
     assert conversation["last_message"]["id"] == message.pk
@@ -88,7 +89,7 @@ def test_the_last_attempt_dead_letters_and_the_admin_retries_it(own_emulator, tr
 
     # when the tenant changes while Firestore is down, and both attempts fail
     publish_event(tenant_id=tenant.pk, type="tenant.updated", data={})
-    dead = wait_for(lambda: DeadLetter.objects.filter(tenant=tenant).first(), work=lambda: work("maintenance"))
+    dead = wait_until(lambda: DeadLetter.objects.filter(tenant=tenant).first(), step=lambda: work("maintenance"))
 
     # then the dead letter names the object, the attempts and the error
     assert (dead.kind, dead.object_id, dead.attempts, dead.event_type) == ("tenant", tenant.pk, 2, "tenant.updated")
@@ -98,15 +99,15 @@ def test_the_last_attempt_dead_letters_and_the_admin_retries_it(own_emulator, tr
     emulator.start()
     # gRPC's reconnect backoff on the old channel would outlast the 2 attempts this test allows;
     # a restarted worker process gets a fresh channel the same way.
-    wait_for(lambda: answers(mirror))
+    wait_until(lambda: answers(mirror))
     mirror_client.reset_client()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(OperatorFactory())
     changelist = reverse("admin:mirror_deadletter_changelist")
     assert client.get(changelist).status_code == 200
     response = client.post(changelist, {"action": "retry", "_selected_action": [dead.pk]})
     assert response.status_code == 302
     # then the document is written and the letter resolved
-    doc = wait_for(lambda: mirror.doc(f"tenants/{tenant.pk}"), work=lambda: work("maintenance"))
+    doc = wait_until(lambda: mirror.doc(f"tenants/{tenant.pk}"), step=lambda: work("maintenance"))
     assert doc["name"] == tenant.name
     dead.refresh_from_db()
     assert dead.retried_at is not None and dead.resolved_at is not None

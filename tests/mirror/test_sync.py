@@ -9,7 +9,7 @@ from mirror import documents
 from mirror.models import SyncCheckpoint
 from tests.factories import TenantFactory
 from tests.messaging.conftest import work, work_until
-from tests.mirror.conftest import wait_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_firestore_sync_rebuilds_a_wiped_tenant_and_verify_finds_an_edited_docum
     work_until(lambda: Message.objects.filter(tenant=tenant, direction="in").exists())
     messages = list(Message.objects.filter(tenant=tenant))
     paths = [documents.message_path(tenant.pk, m.conversation_id, m.pk) for m in messages]
-    wait_for(lambda: all(mirror.doc(p) for p in paths), work=work)
+    wait_until(lambda: all(mirror.doc(p) for p in paths), step=work)
     other = TenantFactory()
     capsys.readouterr()
 

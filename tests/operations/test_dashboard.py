@@ -7,16 +7,10 @@ from django.utils import timezone
 
 from pooling import services
 from operations.models import Alert
-from tests.factories import AssignmentFactory, SlotFactory, TenantFactory, UserFactory
+from tests.factories import AssignmentFactory, SlotFactory, TenantFactory
 from waplatform.queues import enqueue
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
 
 
 def test_operations_pages_are_for_staff_only(client):
@@ -26,11 +20,8 @@ def test_operations_pages_are_for_staff_only(client):
 
 
 def test_the_pools_page_shows_each_pool_its_slots_and_a_24h_chart(staff_client):
-    slot = SlotFactory(used=0)
     tenant = TenantFactory()
-    AssignmentFactory(slot=slot, tenant=tenant)
-    slot.used = 1
-    slot.save()
+    slot = SlotFactory(tenants=1, tenants__tenant=tenant)
     now = timezone.now()
     services.take_snapshots(now=now - timedelta(hours=2))
     services.take_snapshots(now=now)

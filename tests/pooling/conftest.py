@@ -5,7 +5,6 @@ everything that leaves the database happens after commit."""
 
 import os
 import signal
-import time
 
 import django_rq
 import pytest
@@ -38,16 +37,6 @@ def drain(*queues: str) -> None:
             return
         django_rq.get_worker(*names).work(burst=True)
     raise AssertionError("queues never drained")
-
-
-def wait_until(predicate, timeout: float = 15, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def live_slots(tier_name: str):

@@ -65,14 +65,17 @@ def test_200_concurrent_allocations_never_overbook_and_the_201st_waits(pool_env)
 
 
 def test_placement_packs_the_fullest_slot_first(pool_env):
-    emptier = SlotFactory(used=0)
-    fuller = SlotFactory(used=0)
-    for _ in range(3):
-        services.place_tenant(tenant=TenantFactory())
-    emptier.refresh_from_db()
-    fuller.refresh_from_db()
+    # given three slots with room, the fullest neither the first nor the last made
+    emptier = SlotFactory(tenants=1)
+    fuller = SlotFactory(tenants=6)
+    middle = SlotFactory(tenants=3)
 
-    assert sorted([emptier.used, fuller.used]) == [0, 3]
+    # when five tenants are placed one after another
+    placed = [services.place_tenant(tenant=TenantFactory()).slot_id for _ in range(5)]
+
+    # then the fullest fills up first, and only then the next fullest takes one
+    assert placed == [fuller.pk] * 4 + [middle.pk]
+    assert [Slot.objects.get(pk=s.pk).used for s in (emptier, fuller, middle)] == [1, 10, 4]
 
 
 def test_the_201st_standard_tenant_waits_and_is_placed_when_one_leaves(pool_env):

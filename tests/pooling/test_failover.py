@@ -1,6 +1,5 @@
 import os
 import signal
-import time
 
 import httpx
 
@@ -11,13 +10,20 @@ from pooling.provisioners import local_process_alive
 from operations.models import Alert
 from pooling.models import Assignment, Slot, WhatsAppSession
 from tests.factories import TenantFactory
-from tests.pooling.conftest import drain, wait_until
+from tests.pooling.conftest import drain
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def all_working(tenants) -> bool:
     return all(WhatsAppSession.objects.get(tenant=t).status == "WORKING" for t in tenants)
+
+
+def working_on_worker(slot: Slot) -> int:
+    """Sessions the slot's worker process itself reports WORKING (asked directly, not through the platform)."""
+    sessions = httpx.get(f"{slot.base_url}/api/sessions", headers={"X-Api-Key": slot.api_key}, timeout=5).json()
+    return sum(s["status"] == "WORKING" for s in sessions)
 
 
 def health_cycle():
@@ -39,7 +45,8 @@ def test_a_killed_worker_fails_over_and_its_tenants_work_again_within_two_health
     os.kill(dead.pid, signal.SIGKILL)
     wait_until(lambda: not local_process_alive(dead.pid))
     first = health_cycle()  # down; tenants placed on a new slot, which comes up with their sessions
-    time.sleep(0.6)  # the sandbox's simulated QR scan (SANDBOX_AUTO_SCAN_SECONDS=0.3)
+    new = Slot.objects.exclude(pk=dead.pk).get()
+    wait_until(lambda: working_on_worker(new) == 3, message="the new worker's simulated QR scans")
     health_cycle()  # reads them WORKING
 
     assert first.down == [str(dead)] and first.failed_over == 3

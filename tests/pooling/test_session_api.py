@@ -1,14 +1,18 @@
 import base64
+from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from pooling import services
 from pooling.models import Assignment, Slot, WhatsAppSession
 from tests.conftest import client_for
-from tests.factories import TenantFactory
-from tests.pooling.conftest import drain, wait_until
+from tests.factories import AssignmentFactory, SlotFactory, TenantFactory
+from tests.pooling.conftest import drain
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,11 +85,25 @@ def test_the_session_api_is_scoped_to_the_callers_tenant(pool_env):
     assert client_for(b).get("/api/v1/session").json()["name"] is None
 
 
-def test_usage_reports_month_to_date_cost_against_the_tier_price(pool_env):
-    tenant = TenantFactory()
-    services.start_session(tenant=tenant)
+def test_usage_reports_month_to_date_cost_against_the_tier_price(db):
+    # given a tenant on a standard slot (0.04 an hour) since before this month began, alone for
+    # a span, then sharing it with a second tenant for another span, then gone
+    now = timezone.now()
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    span = (now - month) / 4  # every interval ends before the API's "now"
+    slot = SlotFactory()
+    tenant = AssignmentFactory(slot=slot, started_at=month - timedelta(hours=30), ended_at=month + 2 * span).tenant
+    AssignmentFactory(slot=slot, started_at=month + span, ended_at=month + 3 * span)
+    assert tenant.tier.slot_cost_per_hour == Decimal("0.04")
 
+    # when it asks for its usage
     body = client_for(tenant).get("/api/v1/usage").json()
 
+    # then it pays this month's time only: one span alone, half of the shared span, nothing else
+    hours = Decimal(span.total_seconds()) / 3600
+    expected = hours * Decimal("0.04") + hours * Decimal("0.04") / 2
+    assert abs(Decimal(body["slots"]) - expected) <= Decimal("0.0001")
+    assert (Decimal(body["messages"]), Decimal(body["ai"])) == (0, 0)
+    assert Decimal(body["total"]) == Decimal(body["slots"])
     assert body["tier_monthly_price"] == "29.00"
     assert set(body) >= {"slots", "messages", "ai", "total"}

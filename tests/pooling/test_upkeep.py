@@ -59,13 +59,9 @@ def test_a_pool_above_80_percent_keeps_a_warm_spare(pool_env):
 
 
 def test_nearly_empty_slots_are_packed_into_fuller_ones(pool_env):
-    fuller = SlotFactory(used=0)
-    sparse = SlotFactory(used=0)
-    for _ in range(6):
-        AssignmentFactory(slot=fuller)
-    lonely = AssignmentFactory(slot=sparse)
-    Slot.objects.filter(pk=fuller.pk).update(used=6)
-    Slot.objects.filter(pk=sparse.pk).update(used=1)
+    fuller = SlotFactory(tenants=6)
+    sparse = SlotFactory(tenants=1)
+    lonely = Assignment.objects.get(slot=sparse)
 
     report = services.optimize_pools()
 

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client, override_settings
 from django_rq import get_worker
 
-from tests.pooling.conftest import wait_until
+from tests.waiting import wait_until
 from waplatform import heartbeat
 from waplatform.embedded_redis import EmbeddedRedis, free_port
 from waplatform.queues import enqueue
@@ -50,12 +50,10 @@ def test_api_docs_and_schema_are_served_without_a_cdn(db):
     assert schema.status_code == 200 and b"/api/v1/tenant" in schema.content
 
 
-def test_the_rq_dashboard_is_for_staff_only(db, django_user_model):
-    client = Client()
+def test_the_rq_dashboard_is_for_staff_only(db, client, operator):
     assert client.get("/admin/rq/").status_code == 302
 
-    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True, is_superuser=True)
-    client.force_login(staff)
+    client.force_login(operator)
     assert client.get("/admin/rq/").status_code == 200
 
 
