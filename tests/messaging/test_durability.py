@@ -1,6 +1,7 @@
 """Nothing accepted is lost: emptied Redis, killed workers, transient and permanent bridge errors, pacing."""
 
 import os
+from datetime import timedelta
 import signal
 import subprocess
 import sys
@@ -135,7 +136,7 @@ def test_a_paced_message_run_early_keeps_its_booking_instead_of_booking_again(pl
 
     settings.PACING_BURST = 1
     settings.PACING_INLINE_WAIT_SECONDS = 0.05
-    platform.tenant.tier.messages_per_second = 1.0
+    platform.tenant.tier.messages_per_second = 0.5  # bookings 2 s and 4 s out
     platform.tenant.tier.save()
     ids = send_many(platform, 3)
     work()
@@ -149,7 +150,15 @@ def test_a_paced_message_run_early_keeps_its_booking_instead_of_booking_again(pl
             queue.enqueue(deliver_message, message_id)
         django_rq.get_worker(platform.tenant.tier.send_queue).work(burst=True)
 
-    # then the bookings did not move, and they are sent at their booked times
-    assert dict(Message.objects.filter(pk__in=booked).values_list("pk", "paced_until")) == booked
+    # then the bookings did not move: each message is still waiting for its own booked
+    # time, or has been sent because that time came (a loaded machine runs the loop slowly)
+    now = timezone.now()
+    for pk, status, paced_until, sent_at in Message.objects.filter(pk__in=booked).values_list(
+            "pk", "status", "paced_until", "sent_at"):
+        if status == "queued":
+            assert paced_until == booked[pk]
+        else:
+            assert sent_at >= booked[pk] - timedelta(seconds=1) and booked[pk] <= now
+    assert Message.objects.filter(pk=max(booked), status="queued", paced_until=booked[max(booked)]).exists()
     work_until(lambda: all_final(ids))
     assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) <= {"sent", "delivered", "read"}
