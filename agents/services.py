@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents import caches, selectors
+from agents import caches, llm_keys, selectors
 from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
 from agents.responders import Answer, knowledge_base, llm
 from agents.triggers import TriggerSpecError, compile_spec, validate_time_zone
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 AGENT_FIELDS = {
     "name", "kind", "is_default", "active", "greeting", "fallback_text", "confidence_threshold",
-    "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key_env", "temperature", "system_prompt",
+    "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key_env", "llm_api_key", "temperature", "system_prompt",
 }
 TRIGGER_FIELDS = {"agent", "kind", "keywords", "match", "case_sensitive", "pattern", "office_hours",
                   "outside_hours", "priority", "active"}
@@ -73,7 +73,9 @@ def create_agent(*, tenant: Tenant, name: str, kind: str, **fields) -> Agent:
         raise TypeError(f"unknown agent fields {sorted(unknown)}")
     if Agent.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"This tenant already has an agent named {name!r}."})
-    return _save_agent(Agent(tenant=tenant, name=name, kind=kind, **fields))
+    agent = Agent(tenant=tenant, name=name, kind=kind, **fields)
+    llm_keys.bind_agent(agent, changed=set(fields), url_before=None)
+    return _save_agent(agent)
 
 
 @transaction.atomic
@@ -85,8 +87,10 @@ def update_agent(*, agent: Agent, **fields) -> Agent:
     if "name" in fields and Agent.objects.filter(tenant_id=agent.tenant_id, name=fields["name"]) \
             .exclude(pk=agent.pk).exists():
         raise ValidationError({"name": f"This tenant already has an agent named {fields['name']!r}."})
+    url_before = llm_keys.url_of_agent(agent)
     for name, value in fields.items():
         setattr(agent, name, value)
+    llm_keys.bind_agent(agent, changed=set(fields), url_before=url_before)
     agent.version += 1
     return _save_agent(agent)
 
@@ -105,8 +109,10 @@ def update_agent_config(*, tenant: Tenant, **fields) -> AgentConfig:
     if unknown:
         raise TypeError(f"unknown config fields {sorted(unknown)}")
     config, _ = AgentConfig.objects.select_for_update().get_or_create(tenant=tenant)
+    url_before = llm_keys.config_url(config)
     for name, value in fields.items():
         setattr(config, name, value)
+    llm_keys.bind_config(config, changed=set(fields), url_before=url_before)
     config.full_clean()
     config.save()
     # Cached responses were produced by the previous model/endpoint.
