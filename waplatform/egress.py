@@ -75,7 +75,7 @@ def why_not_public(ip: IPAddress) -> str:
         return "a cloud metadata address"
     for attribute, name in (("is_unspecified", "an unspecified"), ("is_loopback", "a loopback"),
                             ("is_link_local", "a link-local"), ("is_multicast", "a multicast"),
-                            ("is_private", "a private"), ("is_reserved", "a reserved")):
+                            ("is_reserved", "a reserved"), ("is_private", "a private")):
         if getattr(ip, attribute):
             return f"{name} address"
     if not ip.is_global:
