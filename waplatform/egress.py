@@ -118,9 +118,10 @@ def resolve_checked(host: str, port: int) -> str:
     would let a name with one public and one private record choose per attempt.
     """
     try:
-        literal = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-        candidates = [str(literal)]
+        candidates = [str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))]
+        named = False
     except ValueError:
+        named = True
         try:
             candidates = _resolver()(host, port)
         except (OSError, UnicodeError) as exc:
@@ -133,9 +134,8 @@ def resolve_checked(host: str, port: int) -> str:
         ip = ipaddress.ip_address(candidate.split("%", 1)[0])
         reason = why_not_public(ip)
         if reason and not _operator_allows(ip):
-            shown = host if host == str(ip) else f"{host!r}"
-            raise EgressRefused(f"{shown} resolves to {ip}, {reason}; {SETTING_HINT}." if shown != str(ip)
-                                else f"{ip} is {reason}; {SETTING_HINT}.")
+            what = f"{host!r} resolves to {ip}, {reason}" if named else f"{ip} is {reason}"
+            raise EgressRefused(f"{what}; {SETTING_HINT}.")
     return candidates[0]
 
 
