@@ -10,7 +10,7 @@ from rest_framework import mixins, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from agents import selectors, services
+from agents import llm_keys, selectors, services
 from agents.models import Agent, AgentConfig, ConversationState, KnowledgeEntry, Trigger
 from agents.serializers import (
     AgentConfigSerializer,
@@ -68,9 +68,11 @@ class AgentViewSet(_CrudViewSet):
     serializer_class = AgentSerializer
 
     def perform_service_create(self, data):
+        llm_keys.refuse_env_name_unless_staff(data, is_staff=self.request.user.is_staff)
         return services.create_agent(tenant=self.tenant, **data)
 
     def perform_service_update(self, agent, data):
+        llm_keys.refuse_env_name_unless_staff(data, is_staff=self.request.user.is_staff)
         return services.update_agent(agent=agent, **data)
 
     def perform_service_delete(self, agent):
@@ -130,6 +132,7 @@ class AgentConfigView(TenantScopedGenericAPIView):
         serializer = AgentConfigSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         try:
+            llm_keys.refuse_env_name_unless_staff(serializer.validated_data, is_staff=request.user.is_staff)
             config = services.update_agent_config(tenant=self.tenant, **serializer.validated_data)
         except DjangoValidationError as exc:
             raise refused(exc) from None

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from messaging.models import Conversation, Message
 from tenants.models import Tenant
+from waplatform.fields import EncryptedTextField
 
 
 class Agent(models.Model):
@@ -39,7 +40,10 @@ class Agent(models.Model):
     llm_base_url = models.URLField(max_length=500, blank=True)
     llm_model = models.CharField(max_length=128, blank=True)
     llm_api_key_env = models.CharField(max_length=128, blank=True,
-                                       help_text="Name of an environment variable holding the API key.")
+                                       help_text="Name of an environment variable holding the API key (staff only).")
+    # The agent's own key, encrypted, and the base URL it was stored for: it is sent there only.
+    llm_api_key = EncryptedTextField(blank=True)
+    llm_api_key_url = models.URLField(max_length=500, blank=True, editable=False)
     temperature = models.FloatField(default=0.3)
     system_prompt = models.TextField(blank=True)
     # Bumped on every change to the agent or its knowledge: response cache keys carry it.
@@ -69,8 +73,10 @@ class AgentConfig(models.Model):
     llm_base_url = models.URLField(max_length=500, blank=True)
     llm_model = models.CharField(max_length=128, blank=True)
     # Stored for tenants that bring their own key; never returned by the API.
-    llm_api_key = models.CharField(max_length=500, blank=True)
+    llm_api_key = EncryptedTextField(blank=True)
     llm_api_key_env = models.CharField(max_length=128, blank=True)
+    # The base URL the key (or env name) was stored with: it is sent there only (agents/llm_keys.py).
+    llm_api_key_url = models.URLField(max_length=500, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Max, QuerySet, Sum
 
-from agents import caches
-from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
+from agents import caches, llm_keys
+from agents.models import Agent, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
 from agents.responders import Context
 from agents.responders.knowledge_base import Entry
 from agents.responders.llm import Endpoint
@@ -111,20 +110,15 @@ def knowledge_for(*, agent: Agent) -> list[Entry]:
 
 
 def llm_endpoint(*, agent: Agent) -> Endpoint:
-    """Agent fields first, then the tenant's AgentConfig, then the environment (AGENTS_LLM_*)."""
-    config = AgentConfig.objects.filter(tenant_id=agent.tenant_id).first() or AgentConfig(tenant_id=agent.tenant_id)
-    key = ""
-    for env_name in (agent.llm_api_key_env, None, config.llm_api_key_env, settings.AGENTS_LLM_API_KEY_ENV):
-        if env_name is None:
-            key = config.llm_api_key
-        elif env_name:
-            key = os.environ.get(env_name, "")
-        if key:
-            break
+    """Agent fields first, then the tenant's AgentConfig, then the environment (AGENTS_LLM_*);
+    the key is the one stored for that URL (agents/llm_keys.py)."""
+    config = llm_keys.config_of(agent.tenant_id)
+    resolved = llm_keys.resolve(agent=agent, config=config)
     return Endpoint(
-        base_url=agent.llm_base_url or config.llm_base_url or settings.AGENTS_LLM_BASE_URL,
+        base_url=resolved.base_url,
         model=agent.llm_model or config.llm_model or settings.AGENTS_LLM_MODEL,
-        api_key=key, temperature=agent.temperature, system_prompt=agent.system_prompt,
+        api_key=resolved.api_key, temperature=agent.temperature, system_prompt=agent.system_prompt,
+        trusted=resolved.trusted, key_note=resolved.note,
     )
 
 

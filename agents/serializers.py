@@ -8,14 +8,21 @@ from agents.models import Agent, AgentConfig, AgentSwitch, ConversationState, Kn
 
 
 class AgentSerializer(serializers.ModelSerializer):
+    # Write-only: a stored key is never returned, only whether one is set.
+    llm_api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
+    llm_api_key_set = serializers.SerializerMethodField()
+
     class Meta:
         model = Agent
         fields = ["id", "name", "kind", "is_default", "active", "greeting", "fallback_text", "confidence_threshold",
-                  "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key_env", "temperature",
-                  "system_prompt", "version", "created_at", "updated_at"]
+                  "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key", "llm_api_key_set",
+                  "llm_api_key_env", "temperature", "system_prompt", "version", "created_at", "updated_at"]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
         # Uniqueness is checked by the service (it knows the tenant).
         validators = []
+
+    def get_llm_api_key_set(self, agent: Agent) -> bool:
+        return bool(agent.llm_api_key)
 
 
 class AgentConfigSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from tenants.models import Tenant
+from waplatform.fields import EncryptedTextField
 
 
 class Contact(models.Model):
@@ -180,7 +181,8 @@ def new_webhook_secret() -> str:
 class WebhookEndpoint(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=2000)
-    secret = models.CharField(max_length=255, default=new_webhook_secret)
+    # Encrypted at rest; recoverable because every delivery is signed with it.
+    secret = EncryptedTextField(default=new_webhook_secret)
     event_types = models.JSONField(default=list, help_text='Event types to deliver, or ["*"] for all.')
     active = models.BooleanField(default=True)
     description = models.CharField(max_length=255, blank=True)

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from messaging.models import Conversation, Message, WebhookDelivery, WebhookEndpoint
 from messaging.services import normalise_recipient
+from waplatform import egress
 
 SEND_TYPES = ["text", "image", "document", "audio", "video", "location", "reaction", "template"]
 MEDIA_TYPES = ("image", "document", "audio", "video")
@@ -49,7 +50,14 @@ class MediaSerializer(serializers.Serializer):
         url = attrs.get("url") or attrs.get("link") or ""
         if not url:
             raise serializers.ValidationError({"url": "A media URL is required."})
-        return {"url": _http_url(url, "url"), "caption": attrs.get("caption", ""), "filename": attrs.get("filename", "")}
+        field = "url" if attrs.get("url") else "link"
+        _http_url(url, field)
+        # The bridge (or Meta) fetches the link; on a self-hosted bridge that is our network.
+        try:
+            egress.check_url(url)
+        except egress.EgressRefused as exc:
+            raise serializers.ValidationError({field: f"The media {field} is refused: {exc}"}) from None
+        return {"url": url, "caption": attrs.get("caption", ""), "filename": attrs.get("filename", "")}
 
 
 class LocationSerializer(serializers.Serializer):

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -26,6 +23,7 @@ from django.utils import timezone
 
 from messaging.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
+from waplatform import egress
 from waplatform.queues import enqueue_many, enqueue_on_commit, get_queue
 
 logger = logging.getLogger(__name__)
@@ -67,26 +65,14 @@ def signed_request(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
 
 
 def check_url(url: str) -> str:
-    """Refuse non-http(s) URLs, and (unless allowed) hosts on private or loopback networks.
+    """Refuse what the egress policy refuses (waplatform/egress.py), with its reason.
 
-    The second check stops a tenant from pointing our workers at internal
-    services (SSRF). It resolves the name now; DNS can change later, so
-    production should also egress through a proxy that enforces the same rule.
+    Checked again at every delivery on the address connected to, since DNS can change.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidWebhookUrl("The webhook URL must be an absolute http(s) URL.")
-    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
-        return url
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except socket.gaierror as exc:
-        raise InvalidWebhookUrl(f"The webhook host {parts.hostname!r} does not resolve.") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global:
-            raise InvalidWebhookUrl(f"The webhook host {parts.hostname!r} is on a private network ({ip}).")
-    return url
+        return egress.check_url(url)
+    except egress.EgressRefused as exc:
+        raise InvalidWebhookUrl(f"The webhook URL is refused: {exc}") from None
 
 
 def _check_event_types(event_types: list[str] | None) -> list[str]:
@@ -233,7 +219,8 @@ def _wake_next(delivery: WebhookDelivery) -> None:
 def _http() -> httpx.Client:
     global _client
     if _client is None:
-        _client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT})
+        # Redirects are not followed: a 3xx is the receiver's answer (permanent, see deliver_webhook).
+        _client = egress.guarded_client(follow_redirects=False, headers={"User-Agent": USER_AGENT})
     return _client
 
 

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from tenants.models import Tenant, Tier
+from waplatform.fields import EncryptedTextField
 
 
 def _new_secret() -> str:
@@ -40,8 +41,9 @@ class Slot(models.Model):
     dialect = models.CharField(max_length=16, choices=Dialect.choices, default=Dialect.SANDBOX)
     provisioner = models.CharField(max_length=16, choices=Provisioner.choices, default=Provisioner.LOCAL)
     base_url = models.URLField(blank=True)
-    api_key = models.CharField(max_length=256, blank=True, help_text="Key the bridge server expects (X-Api-Key).")
-    webhook_secret = models.CharField(max_length=128, default=_new_secret, editable=False)
+    # Encrypted at rest: the bridge key (a Cloud slot's Meta access token) and the HMAC secret.
+    api_key = EncryptedTextField(blank=True, help_text="Key the bridge server expects (X-Api-Key).")
+    webhook_secret = EncryptedTextField(default=_new_secret, editable=False)
     capacity = models.PositiveIntegerField()
     used = models.PositiveIntegerField(default=0, help_text="Live assignments; changed only under the row lock.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PROVISIONING, db_index=True)

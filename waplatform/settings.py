@@ -5,6 +5,7 @@ under var/, the embedded Redis the launcher starts, DEBUG off, and a secret
 key generated once into var/secret_key (untracked).
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -38,6 +39,21 @@ def _generated_secret_key() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY", default=None) or _generated_secret_key()
+
+
+def _generated_encryption_key() -> str:
+    # Like the secret key: one per checkout, untracked. Production sets SECRETS_ENCRYPTION_KEYS,
+    # since a key that lives next to the database protects nothing when the disk leaks.
+    key_file = VAR_DIR / "secrets_encryption_key"
+    if not key_file.exists():
+        key_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())  # a Fernet key
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+# Fernet keys, comma-separated: the first encrypts, every one decrypts (waplatform/fields.py;
+# rotation in docs/security.md).
+SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[]) or [_generated_encryption_key()]
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -312,7 +328,18 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.
 WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=3600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
 WEBHOOK_DELIVERY_LEASE_SECONDS = env.float("WEBHOOK_DELIVERY_LEASE_SECONDS", default=60.0)
-WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+
+# --- egress: URLs the platform calls for a tenant (waplatform/egress.py, docs/security.md) ---
+# On: tenant URLs may reach private, loopback and link-local addresses (development only).
+# WEBHOOK_ALLOW_PRIVATE_URLS is the deprecated name, still read when the new one is unset.
+EGRESS_ALLOW_PRIVATE_URLS = env.bool(
+    "EGRESS_ALLOW_PRIVATE_URLS", default=env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG))
+# CIDRs the operator trusts although they are private (e.g. an internal LLM gateway).
+EGRESS_ALLOWED_NETWORKS = env.list("EGRESS_ALLOWED_NETWORKS", default=[])
+EGRESS_MAX_RESPONSE_BYTES = env.int("EGRESS_MAX_RESPONSE_BYTES", default=2 * 1024 * 1024)
+EGRESS_TOTAL_TIMEOUT_SECONDS = env.float("EGRESS_TOTAL_TIMEOUT_SECONDS", default=60.0)
+# (host, port) -> [addresses]; every guarded connection resolves through it, once.
+EGRESS_RESOLVER = env("EGRESS_RESOLVER", default="waplatform.egress.resolve_system")
 
 # --- pools ----------------------------------------------------------------
 POOL_PROVISIONER = env("POOL_PROVISIONER", default="local")  # local | static

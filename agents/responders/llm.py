@@ -16,6 +16,7 @@ import httpx
 from django.conf import settings
 
 from agents.responders import Answer, Context
+from waplatform import egress
 from waplatform.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ class Endpoint:
     api_key: str
     temperature: float
     system_prompt: str
+    # The operator's own endpoint (AGENTS_LLM_BASE_URL): trusted, so not through the egress guard.
+    trusted: bool = False
+    key_note: str = ""  # why a stored key was withheld, added to a failure's error
 
 
 class LLMError(Exception):
@@ -72,7 +76,10 @@ def answer(*, endpoint: Endpoint, context: Context, fallback_text: str) -> Answe
     messages = build_messages(endpoint=endpoint, context=context)
     attempts = max(1, settings.AGENTS_LLM_MAX_ATTEMPTS)
     last_error = ""
-    with httpx.Client(timeout=settings.AGENTS_LLM_TIMEOUT_SECONDS) as client:
+    # A tenant's URL is a tenant's URL: resolved once, private addresses refused (waplatform/egress.py).
+    client = (httpx.Client(timeout=settings.AGENTS_LLM_TIMEOUT_SECONDS) if endpoint.trusted
+              else egress.guarded_client(timeout=settings.AGENTS_LLM_TIMEOUT_SECONDS))
+    with client:
         for attempt in range(1, attempts + 1):
             try:
                 body = _call(client, endpoint, messages)
@@ -90,5 +97,7 @@ def answer(*, endpoint: Endpoint, context: Context, fallback_text: str) -> Answe
                 # AGENTS_LLM_MAX_ATTEMPTS is what bounds the wait: the cap is never reached.
                 base = settings.AGENTS_LLM_RETRY_BASE_SECONDS
                 time.sleep(backoff_delay(attempt, base=base, cap=base * 2 ** (attempts - 1)))
+    if endpoint.key_note:
+        last_error = f"{last_error} ({endpoint.key_note})"[:1000]
     logger.warning("LLM call to %s failed after %d attempt(s): %s", endpoint.base_url, attempt, last_error)
     return Answer(text=fallback_text, source="fallback", error=last_error, cacheable=False)

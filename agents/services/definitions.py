@@ -12,14 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from agents import caches
+from agents import caches, llm_keys
 from agents.models import Agent, AgentConfig, KnowledgeEntry, Trigger
 from agents.triggers import TriggerSpecError, compile_spec, validate_time_zone
 from tenants.models import Tenant
 
 AGENT_FIELDS = {
     "name", "kind", "is_default", "active", "greeting", "fallback_text", "confidence_threshold",
-    "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key_env", "temperature", "system_prompt",
+    "on_low_confidence", "llm_base_url", "llm_model", "llm_api_key_env", "llm_api_key", "temperature", "system_prompt",
 }
 TRIGGER_FIELDS = {"agent", "kind", "keywords", "match", "case_sensitive", "pattern", "office_hours",
                   "outside_hours", "priority", "active"}
@@ -60,7 +60,9 @@ def create_agent(*, tenant: Tenant, name: str, kind: str, **fields) -> Agent:
         raise TypeError(f"unknown agent fields {sorted(unknown)}")
     if Agent.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"This tenant already has an agent named {name!r}."})
-    return _save_agent(Agent(tenant=tenant, name=name, kind=kind, **fields))
+    agent = Agent(tenant=tenant, name=name, kind=kind, **fields)
+    llm_keys.bind_agent(agent, changed=set(fields), url_before=None)
+    return _save_agent(agent)
 
 
 @transaction.atomic
@@ -72,8 +74,10 @@ def update_agent(*, agent: Agent, **fields) -> Agent:
     if "name" in fields and Agent.objects.filter(tenant_id=agent.tenant_id, name=fields["name"]) \
             .exclude(pk=agent.pk).exists():
         raise ValidationError({"name": f"This tenant already has an agent named {fields['name']!r}."})
+    url_before = llm_keys.url_of_agent(agent)
     for name, value in fields.items():
         setattr(agent, name, value)
+    llm_keys.bind_agent(agent, changed=set(fields), url_before=url_before)
     agent.version += 1
     return _save_agent(agent)
 
@@ -92,8 +96,10 @@ def update_agent_config(*, tenant: Tenant, **fields) -> AgentConfig:
     if unknown:
         raise TypeError(f"unknown config fields {sorted(unknown)}")
     config, _ = AgentConfig.objects.select_for_update().get_or_create(tenant=tenant)
+    url_before = llm_keys.config_url(config)
     for name, value in fields.items():
         setattr(config, name, value)
+    llm_keys.bind_config(config, changed=set(fields), url_before=url_before)
     config.full_clean()
     config.save()
     # Cached responses were produced by the previous model/endpoint.

@@ -48,8 +48,8 @@ SEND_QUEUES = ("high", "medium", "low")
 
 @pytest.fixture(autouse=True)
 def _messaging_settings(settings):
-    # Local receivers live on 127.0.0.1; production refuses private webhook hosts.
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    # Local receivers live on 127.0.0.1; production refuses private addresses (waplatform/egress.py).
+    settings.EGRESS_ALLOW_PRIVATE_URLS = True
     settings.PACING_JITTER_SECONDS = 0.02
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0.05
     settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 0.2

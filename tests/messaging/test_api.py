@@ -157,7 +157,7 @@ def test_webhook_secret_is_shown_once_and_can_be_given(api):
 
 
 def test_private_webhook_hosts_are_refused_in_production(api, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.EGRESS_ALLOW_PRIVATE_URLS = False
     response = api.post("/api/v1/webhooks", {"url": "http://127.0.0.1:8000/steal"}, format="json")
     assert response.status_code == 400 and "private" in response.json()["detail"]
 

@@ -70,7 +70,7 @@ def test_a_publisher_killed_between_commit_and_fan_out_loses_no_event(transactio
         database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     else:
         database_url = f"sqlite:///{db['NAME']}"
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.EGRESS_ALLOW_PRIVATE_URLS = True
     endpoint = create_endpoint(tenant=tenant, url="http://127.0.0.1:9/in", event_types=["*"])
     script = (
         "import os\n"
