@@ -2,10 +2,9 @@
 
 from django.conf import settings
 
+from messaging.live import STAFF_GROUP
 from operations import metrics
 from waplatform.channels import group_send
-
-STAFF_GROUP = "staff"
 
 
 def on_event(event: dict) -> None:
