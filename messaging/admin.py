@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from messaging import webhooks_out
@@ -37,14 +38,54 @@ class MessageAdmin(admin.ModelAdmin):
 @admin.register(PendingStatus)
 class PendingStatusAdmin(admin.ModelAdmin):
     list_display = ["provider_message_id", "status", "tenant", "created_at"]
+    list_select_related = ["tenant"]
     list_filter = ["status"]
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        exclude = ["secret"]
+
+    def clean_url(self) -> str:
+        # The same check the service makes, here so that a refused URL is a form error, not a 500.
+        try:
+            return webhooks_out.check_url(self.cleaned_data["url"])
+        except webhooks_out.InvalidWebhookUrl as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Writes go through webhooks_out's services, which check the URL against the egress rules."""
+
+    form = WebhookEndpointForm
     list_display = ["url", "tenant", "event_types", "active", "created_at"]
+    list_select_related = ["tenant"]
     list_filter = ["active", "tenant"]
-    exclude = ["secret"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            webhooks_out.update_endpoint(endpoint=obj, **changes)
+            return
+        created = webhooks_out.create_endpoint(
+            tenant=form.cleaned_data["tenant"], url=form.cleaned_data["url"],
+            event_types=form.cleaned_data.get("event_types"), description=form.cleaned_data.get("description", ""),
+            active=form.cleaned_data.get("active", True),
+        )
+        # The admin logs and redirects with the object it passed in: make it the saved row.
+        for field in WebhookEndpoint._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def delete_model(self, request, obj):
+        webhooks_out.delete_endpoint(endpoint=obj)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            webhooks_out.delete_endpoint(endpoint=endpoint)
 
 
 @admin.register(WebhookDelivery)

@@ -34,11 +34,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from messaging.live import tenant_group
-from operations.metrics import WEBSOCKET_CONNECTIONS
-from operations.subscribers import STAFF_GROUP
+from messaging.live import STAFF_GROUP, tenant_group
 from tenants.authentication import member_tenant
 from tenants.services import authenticate_api_key
+from waplatform.metrics import WEBSOCKET_CONNECTIONS
 from waplatform.redis import get_redis
 
 logger = logging.getLogger(__name__)

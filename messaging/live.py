@@ -2,6 +2,9 @@
 
 from waplatform.channels import group_send
 
+# Staff sockets join it; operations sends alerts to it.
+STAFF_GROUP = "staff"
+
 
 def tenant_group(tenant_id: int) -> str:
     return f"tenant-{tenant_id}"

@@ -9,7 +9,8 @@ from django.conf import settings
 from rest_framework import serializers
 
 from messaging.models import Conversation, Message, WebhookDelivery, WebhookEndpoint
-from messaging.services import normalise_recipient
+from messaging.services import message_representation, normalise_recipient
+from messaging.webhooks_out import InvalidWebhookUrl, check_url
 from waplatform import egress
 
 SEND_TYPES = ["text", "image", "document", "audio", "video", "location", "reaction", "template"]
@@ -132,9 +133,13 @@ class ContactSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    """Read-only: the fields below describe the answer for the API schema; the answer itself is
+    messaging.services.message_representation, the shape events and webhooks carry too."""
+
     contact = ContactSerializer(read_only=True)
-    error = serializers.SerializerMethodField()
-    pricing = serializers.SerializerMethodField()
+    error = serializers.DictField(read_only=True, allow_null=True, help_text="{code, reason} when failed")
+    pricing = serializers.DictField(read_only=True, allow_null=True,
+                                    help_text="{category, pricing_model, type} from Cloud API statuses")
 
     class Meta:
         model = Message
@@ -145,14 +150,8 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_error(self, message: Message):
-        return {"code": message.error_code, "reason": message.error_reason} if message.error_code else None
-
-    def get_pricing(self, message: Message):
-        if not message.pricing_category:
-            return None
-        return {"category": message.pricing_category, "pricing_model": message.pricing_model,
-                "type": message.pricing_type}
+    def to_representation(self, instance: Message) -> dict:
+        return message_representation(instance)
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -182,8 +181,6 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        from messaging.webhooks_out import InvalidWebhookUrl, check_url
-
         try:
             return check_url(value)
         except InvalidWebhookUrl as exc:

@@ -11,9 +11,8 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
@@ -21,10 +20,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from messaging import leases
 from messaging.models import WebhookDelivery, WebhookEndpoint
 from tenants.models import Tenant
 from waplatform import egress
-from waplatform.queues import enqueue_many, enqueue_on_commit, get_queue
+from waplatform.backoff import backoff_delay
+from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -168,29 +169,25 @@ def _earlier_open_sibling():
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
-    now = timezone.now()
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("endpoint")
-            .filter(pk=delivery_id, status__in=WebhookDelivery.OPEN)
-            .first()
-        )
-        if delivery is None:
-            return None
-        if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
-            return None  # not due (a retry waiting, or another job holds its lease)
-        if delivery.ordering_key and WebhookDelivery.objects.filter(pk=delivery.pk).filter(
-                Exists(_earlier_open_sibling())).exists():
-            return None  # an earlier event of this conversation goes first; it wakes us when done
-        if not delivery.endpoint.active:
-            _finish(delivery, status=WebhookDelivery.Status.DEAD, error="endpoint disabled")
-            return None
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS)
-        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
-    return delivery
+    """Take the delivery for one attempt; its lease is next_attempt_at, so a retry waiting
+    and a job holding the delivery both read as "not due"."""
+    claimable = WebhookDelivery.objects.select_related("endpoint").filter(status__in=WebhookDelivery.OPEN)
+    return leases.claim(claimable, pk=delivery_id, lease_field="next_attempt_at",
+                        lease_seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS, take=_start_attempt)
+
+
+def _start_attempt(delivery: WebhookDelivery, now: datetime) -> list[str] | None:
+    if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
+        return None  # not due (a retry waiting, or another job holds its lease)
+    if delivery.ordering_key and WebhookDelivery.objects.filter(pk=delivery.pk).filter(
+            Exists(_earlier_open_sibling())).exists():
+        return None  # an earlier event of this conversation goes first; it wakes us when done
+    if not delivery.endpoint.active:
+        _finish(delivery, status=WebhookDelivery.Status.DEAD, error="endpoint disabled")
+        return None
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    return ["attempts", "last_attempt_at"]
 
 
 def _finish(delivery: WebhookDelivery, *, status: str, code: int | None = None, error: str = "") -> None:
@@ -224,11 +221,6 @@ def _http() -> httpx.Client:
     return _client
 
 
-def retry_delay(attempts: int) -> float:
-    ceiling = min(settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS, settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-    return random.uniform(ceiling / 2, ceiling)
-
-
 def deliver_webhook(*, delivery_id: int) -> str:
     """One attempt of one delivery. Returns the outcome (for logs and tests)."""
     delivery = _claim(delivery_id)
@@ -251,7 +243,8 @@ def deliver_webhook(*, delivery_id: int) -> str:
             _finish(delivery, status=WebhookDelivery.Status.SUCCEEDED, code=code)
             return "succeeded"
         permanent = code is not None and 300 <= code < 500 and code not in RETRYABLE_4XX
-        delay = retry_delay(delivery.attempts)
+        delay = backoff_delay(delivery.attempts, base=settings.WEBHOOK_RETRY_BASE_SECONDS,
+                              cap=settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS)
         window_ends = delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
         if permanent or timezone.now() + timedelta(seconds=delay) > window_ends:
             _finish(delivery, status=WebhookDelivery.Status.DEAD, code=code, error=error)
@@ -311,13 +304,5 @@ def requeue_due_deliveries() -> int:
         .order_by("pk")
         .values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]
     )
-    if not due:
-        return 0
-    queue = get_queue("webhooks")
-    room = settings.QUEUE_MAX_WAITING - queue.count
-    due = due[: max(0, room)]
-    if due:
-        # Bumped so the next sweep leaves them alone while their jobs wait in the queue.
-        WebhookDelivery.objects.filter(pk__in=due, status__in=WebhookDelivery.OPEN).update(next_attempt_at=now)
-        enqueue_many("messaging.jobs.deliver_webhook", [(pk,) for pk in due], queue="webhooks")
-    return len(due)
+    return leases.requeue(job="messaging.jobs.deliver_webhook", queue="webhooks", ids=due,
+                          due_now=WebhookDelivery.objects.filter(status__in=WebhookDelivery.OPEN))

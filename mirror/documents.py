@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from messaging.services import message_fields
+
 PREVIEW_LENGTH = 120
 # Fields that say when a document was built, not what it says: left out of --verify.
 VOLATILE_FIELDS = frozenset({"snapshot_at"})
@@ -103,25 +105,14 @@ def conversation_document(conversation, *, last_message, active_agent: dict | No
 
 
 def message_document(message, *, snapshot_at: datetime) -> MirrorDocument:
+    """The message as the REST API and the webhooks show it (one shape), plus what the
+    mirror needs to order writes. `message.contact` should be loaded."""
     return MirrorDocument(
         path=message_path(message.tenant_id, message.conversation_id, message.pk),
         data={
-            "id": message.pk,
-            "conversation_id": message.conversation_id,
-            "contact_id": message.contact_id,
-            "direction": message.direction,
-            "type": message.type,
-            "body": message.text,
+            **message_fields(message),
             "payload": firestore_safe(message.payload or {}),
-            "reply_to": message.reply_to,
-            "status": message.status,
             "status_rank": message.status_rank,
-            "error": {"code": message.error_code, "reason": message.error_reason} if message.error_code else None,
-            "accepted_at": message.accepted_at,
-            "sent_at": message.sent_at,
-            "delivered_at": message.delivered_at,
-            "read_at": message.read_at,
-            "failed_at": message.failed_at,
             "provider_timestamp": message.provider_timestamp,
             "snapshot_at": snapshot_at,
         },

@@ -17,13 +17,14 @@ from functools import lru_cache
 
 import psutil
 from django.utils import timezone
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from agents.models import AgentReply
 from operations import selectors
 from tenants.models import Tenant
 from waplatform import counters
+from waplatform.metrics import WEBSOCKET_CONNECTIONS  # noqa: F401  (read by operations.selectors)
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
@@ -36,9 +37,6 @@ INBOUND_PUSH_LATENCY = Histogram(
 )
 AGENT_REPLY_LATENCY = Histogram(
     "wap_agent_reply_latency_seconds", "Inbound message -> agent reply sent", buckets=LATENCY_BUCKETS
-)
-WEBSOCKET_CONNECTIONS = Gauge(
-    "wap_websocket_connections", "Open live-inbox WebSocket connections", multiprocess_mode="livesum"
 )
 
 

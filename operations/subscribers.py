@@ -2,11 +2,10 @@
 
 from django.conf import settings
 
+from messaging.live import STAFF_GROUP
 from operations import metrics
 from waplatform.channels import group_send
 from waplatform.queues import enqueue
-
-STAFF_GROUP = "staff"
 
 
 def on_event(event: dict) -> None:

@@ -2,6 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from messaging.models import Message
 from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Membership, Tenant, Tier
 
@@ -79,3 +80,65 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     slot = factory.SubFactory(SlotFactory)
     started_at = factory.LazyFunction(timezone.now)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.Contact"
+
+    tenant = factory.SubFactory(TenantFactory)
+    wa_id = factory.Sequence(lambda n: f"1650555{n:04d}")
+    name = factory.Sequence(lambda n: f"Contact {n}")
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.Conversation"
+
+    contact = factory.SubFactory(ContactFactory)
+    tenant = factory.SelfAttribute("contact.tenant")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    """An inbound text as the intake stores it; pass direction/status for other cases."""
+
+    class Meta:
+        model = "messaging.Message"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    contact = factory.SelfAttribute("conversation.contact")
+    tenant = factory.SelfAttribute("conversation.tenant")
+    direction = "in"
+    type = "text"
+    text = factory.Sequence(lambda n: f"message {n}")
+    status = "received"
+    status_rank = factory.LazyAttribute(lambda o: Message.RANK[o.status])
+    provider_message_id = factory.Sequence(lambda n: f"wamid.factory-{n}")
+
+
+class PendingStatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.PendingStatus"
+
+    tenant = factory.SubFactory(TenantFactory)
+    provider_message_id = factory.Sequence(lambda n: f"wamid.pending-{n}")
+    status = "delivered"
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.WebhookEndpoint"
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/{n}")
+    event_types = factory.LazyFunction(lambda: ["*"])
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "messaging.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event_id = factory.Sequence(lambda n: f"evt-{n}")
+    event_type = "message.received"
+    payload = factory.LazyFunction(dict)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.core.management import call_command
 
 from messaging.models import Message, WebhookDelivery
 from messaging.webhooks_out import sign
@@ -56,3 +57,26 @@ def test_send_goes_sent_delivered_read_with_events_on_the_group_and_signed_webho
         assert json.loads(delivery.body)["id"] == delivery.headers["x-wa-event-id"]
     assert sign("wrong-secret", deliveries[0].headers["x-wa-timestamp"], deliveries[0].body) != \
         deliveries[0].headers["x-wa-signature"]
+
+
+def test_a_webhook_carries_the_message_exactly_as_get_returns_it(platform, webhook_receiver):
+    # given an endpoint for message events
+    created = platform.api.post("/api/v1/webhooks", {"url": webhook_receiver.url,
+                                                     "event_types": ["message.status", "message.received"]},
+                                format="json")
+    assert created.status_code == 201
+
+    # when a text is sent and read, and the contact writes back
+    sent = platform.api.post("/api/v1/messages", {"to": "16505551234", "type": "text", "text": {"body": "One shape"}},
+                             format="json").json()
+    work_until(lambda: Message.objects.get(pk=sent["id"]).status == "read")
+    call_command("simulate_inbound", platform.tenant.slug, "--from", "16505551234", "--text", "Got it")
+    work_until(lambda: Message.objects.filter(direction="in").exists()
+               and not WebhookDelivery.objects.exclude(status="succeeded").exists())
+
+    # then each webhook's data is the message as GET /api/v1/messages/{id} answers
+    [read] = webhook_receiver.wait_for(1, match=lambda d: d.json()["data"]["status"] == "read")
+    [received] = webhook_receiver.wait_for(1, match=lambda d: d.json()["type"] == "message.received")
+    assert read.json()["data"] == platform.api.get(f"/api/v1/messages/{sent['id']}").json()
+    inbound_id = received.json()["data"]["id"]
+    assert received.json()["data"] == platform.api.get(f"/api/v1/messages/{inbound_id}").json()

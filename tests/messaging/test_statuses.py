@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from messaging import services
-from messaging.models import Message, PendingStatus
+from messaging import services, webhooks_out
+from messaging.models import Message, PendingStatus, WebhookDelivery
 from messaging.pacing import reserve_send
 from messaging.selectors import message_cost_for_tenant
 from pooling import services as pooling
+from tests.conftest import client_for
 from tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,27 @@ def test_failed_is_terminal_and_carries_code_and_reason(tenant):
     message = Message.objects.get(provider_message_id="wamid.F")
     assert (late, message.status, message.error_code, message.error_reason) == \
         ("stale", "failed", "131026", "Message undeliverable")
+
+
+def test_a_failed_message_event_carries_the_message_exactly_as_get_returns_it(
+    tenant, django_capture_on_commit_callbacks
+):
+    # given an endpoint for failures, and a sent message
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url="http://127.0.0.1:9/hook",
+                                            event_types=["message.failed"])
+    message = sent_message(tenant, "wamid.PRICED")
+
+    # when it fails, priced
+    with django_capture_on_commit_callbacks(execute=True):
+        apply(tenant, "wamid.PRICED", "failed", error_code="131026", error_reason="Message undeliverable",
+              pricing={"category": "marketing", "pricing_model": "CBP", "type": "regular"})
+
+    # then the webhook's data is the API's answer, error and pricing included
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint, event_type="message.failed")
+    answer = client_for(tenant).get(f"/api/v1/messages/{message.pk}").json()
+    assert answer["error"] == {"code": "131026", "reason": "Message undeliverable"}
+    assert answer["pricing"] == {"category": "marketing", "pricing_model": "CBP", "type": "regular"}
+    assert delivery.payload["data"] == answer
 
 
 def test_a_status_that_arrives_first_is_applied_when_the_message_appears(tenant):

@@ -44,7 +44,7 @@ def test_a_send_and_an_inbound_message_appear_under_the_tenant_path_only(mirror,
     sent = Message.objects.get(pk=sent_id)
     sent_path = documents.message_path(tenant.pk, sent.conversation_id, sent.pk)
     out_doc = wait_until(lambda: (d := mirror.doc(sent_path)) and d["status"] == "read" and d, step=work)
-    assert out_doc["direction"] == "out" and out_doc["type"] == "text" and out_doc["body"] == "Hello from the shop"
+    assert out_doc["direction"] == "out" and out_doc["type"] == "text" and out_doc["text"] == "Hello from the shop"
     assert out_doc["status_rank"] == Message.RANK["read"]
     assert out_doc["sent_at"] == sent.sent_at and out_doc["read_at"] == sent.read_at
     assert out_doc["accepted_at"] == sent.accepted_at
@@ -52,7 +52,7 @@ def test_a_send_and_an_inbound_message_appear_under_the_tenant_path_only(mirror,
     # and the inbound one, with its conversation's unread count and preview
     in_path = documents.message_path(tenant.pk, inbound.conversation_id, inbound.pk)
     in_doc = wait_until(lambda: mirror.doc(in_path), step=work)
-    assert in_doc["direction"] == "in" and in_doc["status"] == "received" and in_doc["body"] == "Hallo"
+    assert in_doc["direction"] == "in" and in_doc["status"] == "received" and in_doc["text"] == "Hallo"
     conversation = wait_until(lambda: (d := mirror.doc(documents.conversation_path(tenant.pk, inbound.conversation_id)))
                             and d["last_message"] and d["last_message"]["id"] == inbound.pk and d, step=work)
     assert conversation["contact"] == {"id": inbound.contact_id, "wa_id": "4915112345678", "name": "Ann"}

@@ -74,7 +74,7 @@ def test_an_unreachable_firestore_makes_jobs_retry_while_sends_succeed_then_catc
     message = Message.objects.get(pk=message_id)
     path = documents.message_path(message.tenant_id, message.conversation_id, message.pk)
     doc = wait_until(lambda: (d := mirror.doc(path)) and d["status"] == "read" and d, step=work, timeout=30)
-    assert doc["body"] == "Still works"
+    assert doc["text"] == "Still works"
     conversation = mirror.doc(documents.conversation_path(message.tenant_id, message.conversation_id))
     assert conversation["last_message"]["id"] == message.pk
     status.refresh_from_db()

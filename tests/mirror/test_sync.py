@@ -55,13 +55,13 @@ def test_firestore_sync_rebuilds_a_wiped_tenant_and_verify_finds_an_edited_docum
     assert SyncCheckpoint.objects.get(tenant=tenant).finished_at is not None
 
     # when someone edits a message document by hand
-    mirror.db.document(paths[0]).update({"body": "tampered"})
+    mirror.db.document(paths[0]).update({"text": "tampered"})
 
     # then --verify names the document and the field
     with pytest.raises(CommandError, match="1 of"):
         sync("--tenant", tenant.slug, "--verify", "--no-progress", capsys=capsys)
     report = capsys.readouterr().out
-    assert f"DIFFERS {paths[0]}" in report and "body: firestore='tampered'" in report
+    assert f"DIFFERS {paths[0]}" in report and "text: firestore='tampered'" in report
 
     # and a second sync repairs it (idempotent: the same documents, rewritten)
     sync("--tenant", tenant.slug, "--no-progress", capsys=capsys)

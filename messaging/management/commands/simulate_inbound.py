@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.services import SendRefused, normalise_recipient, simulate_inbound
+from messaging.demo import simulate_inbound
+from messaging.services import SendRefused, normalise_recipient
 from tenants.models import Tenant
 
 

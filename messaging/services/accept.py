@@ -1,0 +1,159 @@
+"""Accepting an outbound message: check it, write it `queued`, enqueue its delivery on commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
+from messaging.services.payloads import publish_conversation, publish_message
+from pooling import services as pooling
+from pooling.models import WhatsAppSession
+from tenants.models import Tenant
+from waplatform.queues import enqueue_on_commit, ensure_capacity
+
+_DIGITS = re.compile(r"^\+?[\d\s().-]+$")
+_CHAT_ID = re.compile(r"^[\w.-]{3,64}@(c\.us|g\.us|lid|newsletter)$")
+
+
+class SendRefused(Exception):
+    """The API turns these into 4xx answers with `code`."""
+
+    code = "invalid"
+    http_status = 400
+
+
+class NoWhatsAppSession(SendRefused):
+    code = "no_session"
+    http_status = 409
+
+
+class IdempotencyConflict(SendRefused):
+    code = "idempotency_conflict"
+    http_status = 409
+
+
+def normalise_recipient(to: str) -> str:
+    """E.164 digits (formatting and '+' dropped) or a WhatsApp chat id; ValueError otherwise."""
+    to = (to or "").strip()
+    if _CHAT_ID.match(to):
+        return to[: -len("@c.us")] if to.endswith("@c.us") else to
+    if _DIGITS.match(to):
+        digits = re.sub(r"\D", "", to)
+        if 6 <= len(digits) <= 15 and not digits.startswith("0"):
+            return digits
+    raise ValueError("'to' must be a phone number in international format (E.164 digits, e.g. 16505551234) or a chat id")
+
+
+def request_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class Accepted:
+    message: Message
+    created: bool
+
+
+@transaction.atomic
+def send_message(
+    *,
+    tenant: Tenant,
+    to: str,
+    type: str,
+    text: str = "",
+    payload: dict | None = None,
+    reply_to: str = "",
+    idempotency_key: str = "",
+    body_hash: str = "",
+) -> Accepted:
+    """Accept an outbound message: write it `queued` and enqueue its delivery on commit.
+
+    With an idempotency key, the same key and body return the first message
+    (created=False); the same key with another body raises IdempotencyConflict.
+    """
+    if idempotency_key:
+        existing = _idempotent_replay(tenant, idempotency_key, body_hash)
+        if existing is not None:
+            return Accepted(existing, created=False)
+    if not pooling.has_wanted_session(tenant=tenant):
+        raise NoWhatsAppSession(
+            "This tenant has no WhatsApp session: start one with POST /api/v1/session/start and scan the QR code."
+        )
+    if type == Message.Type.TEMPLATE and not _on_cloud_api(tenant):
+        raise SendRefused("Template messages need a Cloud API number; WhatsApp Web sessions cannot send them.")
+    reply_to = _resolve_reference(tenant, reply_to, "reply_to")
+    if type == Message.Type.REACTION:
+        payload = {**(payload or {}), "message_id": _resolve_reference(tenant, (payload or {}).get("message_id", ""),
+                                                                          "reaction.message_id")}
+    queue = tenant.tier.send_queue
+    ensure_capacity(queue)  # refuse with 503 before writing a row no worker will take soon
+    contact = get_or_create_contact(tenant_id=tenant.pk, wa_id=to)
+    conversation, conversation_created = get_or_create_conversation(tenant_id=tenant.pk, contact=contact)
+    now = timezone.now()
+    message = Message(
+        tenant=tenant,
+        conversation=conversation,
+        contact=contact,
+        direction=Message.Direction.OUT,
+        type=type,
+        text=text,
+        payload=payload or {},
+        reply_to=reply_to,
+        status=Message.Status.QUEUED,
+        status_rank=Message.RANK[Message.Status.QUEUED],
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+        next_attempt_at=now,
+    )
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        # Another request with the same key won the race: answer as its replay.
+        existing = _idempotent_replay(tenant, idempotency_key, body_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        return Accepted(existing, created=False)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+
+    enqueue_on_commit("messaging.jobs.deliver_message", message.pk, queue=queue)
+    publish_message(event_type="message.queued", message_id=message.pk)
+    if conversation_created:
+        publish_conversation(conversation_id=conversation.pk)
+    return Accepted(message, created=True)
+
+
+def _on_cloud_api(tenant: Tenant) -> bool:
+    # A session with a phone_number_id is spoken to in the Cloud dialect (pooling.bridging).
+    return WhatsAppSession.objects.filter(tenant=tenant).exclude(phone_number_id="").exists()
+
+
+def _resolve_reference(tenant: Tenant, ref: str, field_name: str) -> str:
+    """A message reference is our message id (digits) or a WhatsApp message id, kept as given."""
+    ref = (ref or "").strip()
+    if not ref.isdigit():
+        return ref
+    provider_id = (
+        Message.objects.filter(tenant=tenant, pk=int(ref)).values_list("provider_message_id", flat=True).first()
+    )
+    if provider_id is None:
+        raise SendRefused(f"{field_name}: no message {ref} in this tenant.")
+    if not provider_id:
+        raise SendRefused(f"{field_name}: message {ref} has not been sent yet, so WhatsApp cannot refer to it.")
+    return provider_id
+
+
+def _idempotent_replay(tenant: Tenant, key: str, body_hash: str) -> Message | None:
+    existing = Message.objects.filter(tenant=tenant, idempotency_key=key).first()
+    if existing is not None and existing.request_hash != body_hash:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body; use a new key for a new message."
+        )
+    return existing

@@ -1,0 +1,209 @@
+"""Delivering an accepted message: claim it, find the tenant's session, pace, call the bridge.
+
+The bridge call runs outside any transaction; the claim's lease keeps other
+jobs off the message meanwhile (messaging.leases). Meta's policy codes are
+handled here: 131048 (spam rate limit) pauses the tenant's sends, 131047
+(re-engagement) explains what would reach the contact.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from messaging import leases
+from messaging.models import Message
+from messaging.pacing import reserve_send
+from messaging.services.statuses import apply_pending_statuses, fail_locked, fail_message, record_sent
+from pooling import services as pooling
+from pooling.bridges.base import OutboundMessage, PermanentBridgeError, TransientBridgeError
+from tenants.models import Tenant
+from waplatform import alerts
+from waplatform.backoff import backoff_delay
+from waplatform.queues import enqueue_on_commit
+from waplatform.redis import get_redis
+
+SPAM_RATE_LIMIT_CODE = "131048"
+REENGAGEMENT_CODE = "131047"
+
+
+def _claim(message_id: int) -> Message | None:
+    """Take the message for one send attempt (status `sending`, leased), or None when there is nothing to do.
+
+    A `sending` message whose lease ran out belongs to a killed worker: it is taken again.
+    """
+    claimable = Message.objects.filter(direction=Message.Direction.OUT).filter(
+        Q(status=Message.Status.QUEUED) | Q(status=Message.Status.SENDING, lease_expires_at__lt=timezone.now()))
+    return leases.claim(claimable, pk=message_id, lease_field="lease_expires_at",
+                        lease_seconds=settings.MESSAGE_SEND_LEASE_SECONDS, take=_start_sending)
+
+
+def _start_sending(message: Message, now: datetime) -> list[str] | None:
+    if message.status == Message.Status.QUEUED and message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1):
+        return None  # an early duplicate; the job scheduled for next_attempt_at will come
+    if message.accepted_at < now - timedelta(seconds=settings.MESSAGE_EXPIRE_AFTER_SECONDS):
+        fail_locked(message=message, code="expired", reason="Not sent within MESSAGE_EXPIRE_AFTER_SECONDS of acceptance.")
+        return None
+    message.status = Message.Status.SENDING
+    message.status_rank = Message.RANK[Message.Status.SENDING]
+    return ["status", "status_rank"]
+
+
+@transaction.atomic
+def postpone_message(
+    *, message: Message, delay: float, reason: str = "", paced: bool = False, booked_at: datetime | None = None
+) -> None:
+    """Put a `sending` message back to `queued`, due in `delay` seconds (or at its
+    existing booking `booked_at`), and schedule its job."""
+    due = booked_at or timezone.now() + timedelta(seconds=delay)
+    updated = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED,
+        status_rank=Message.RANK[Message.Status.QUEUED],
+        next_attempt_at=due,
+        lease_expires_at=None,
+        paced_until=due if paced else None,
+        error_reason=reason[:1000] if reason else F("error_reason"),
+    )
+    if updated:
+        schedule_delivery(message_id=message.pk, queue=message.tenant.tier.send_queue, delay=delay)
+
+
+def schedule_delivery(*, message_id: int, queue: str, delay: float) -> None:
+    """After commit, enqueue the delivery job now or in `delay` seconds (rq's scheduler runs it)."""
+    enqueue_on_commit("messaging.jobs.deliver_message", message_id, queue=queue, delay=delay)
+
+
+def _outbound(message: Message) -> OutboundMessage:
+    p = message.payload or {}
+    return OutboundMessage(
+        to=message.contact.wa_id,
+        type=message.type,
+        text=message.text,
+        media_url=p.get("url", ""),
+        caption=p.get("caption", "") or (message.text if message.type != "text" else ""),
+        filename=p.get("filename", ""),
+        latitude=p.get("latitude"),
+        longitude=p.get("longitude"),
+        location_name=p.get("name", ""),
+        reaction_to=p.get("message_id", ""),
+        emoji=p.get("emoji", ""),
+        template=p.get("template"),
+        reply_to=message.reply_to,
+        correlation=f"wap:{message.tenant_id}:{message.pk}",
+    )
+
+
+def deliver_message(*, message_id: int) -> str:
+    """One send attempt. Returns what happened (for logs and tests)."""
+    message = _claim(message_id)
+    if message is None:
+        return "nothing to do"
+    message = Message.objects.select_related("tenant__tier", "contact").get(pk=message.pk)
+    tenant = message.tenant
+    try:
+        sending = pooling.get_sending_session(tenant=tenant)
+    except pooling.NoSession as exc:
+        fail_message(message=message, code="no_session", reason=str(exc))
+        return "failed: no session"
+    except pooling.SessionNotReady as exc:
+        # Not an attempt: the slot is down or the session not WORKING; wait for failover.
+        postpone_message(message=message, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
+        return f"waiting: {exc}"
+    paused_for = tenant_send_pause_seconds(tenant_id=tenant.pk)
+    if paused_for:
+        postpone_message(message=message, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+        return f"paused for {paused_for:.0f}s"
+    try:
+        booked_wait = _booked_wait_seconds(message)
+        if booked_wait is not None:
+            # Already booked: rq's scheduler works in whole seconds and may run the job
+            # early. Booking again here would push the slot out on every early run (two
+            # paced messages could then chase their own bookings forever).
+            if booked_wait > settings.PACING_INLINE_WAIT_SECONDS:
+                postpone_message(message=message, delay=booked_wait, paced=True, booked_at=message.paced_until)
+                return f"paced: {booked_wait:.2f}s (booked)"
+            if booked_wait > 0:
+                time.sleep(booked_wait)
+        else:
+            pace = reserve_send(
+                number_key=f"{sending.slot_id}:{sending.session_name}",
+                recipient=message.contact.wa_id,
+                dialect=sending.dialect,
+                tier_rate=tenant.tier.messages_per_second,
+            )
+            if pace.wait_seconds > settings.PACING_INLINE_WAIT_SECONDS:
+                postpone_message(message=message, delay=pace.wait_seconds, paced=True)
+                return f"paced: {pace.wait_seconds:.2f}s"
+            if pace.wait_seconds > 0:
+                time.sleep(pace.wait_seconds)
+        Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
+        attempt = message.attempts + 1
+        try:
+            result = sending.bridge.send(sending.session_name, _outbound(message))
+        except PermanentBridgeError as exc:
+            if str(exc.code) == SPAM_RATE_LIMIT_CODE:
+                # Meta's spam limit is the number's, not this message's: stop the tenant's
+                # sends for a while and keep the message; waiting message by message would
+                # only feed the limit.
+                pause_tenant_sends(tenant=tenant, reason=exc.reason)
+                postpone_message(message=message, delay=settings.SPAM_PAUSE_SECONDS, reason=f"{exc.code}: {exc.reason}")
+                return f"paused: {exc}"
+            fail_message(message=message, code=exc.code or "permanent", reason=_explain(exc))
+            return f"failed: {exc}"
+        except TransientBridgeError as exc:
+            if attempt >= settings.MESSAGE_MAX_ATTEMPTS:
+                fail_message(message=message, code=exc.code or "transient",
+                             reason=f"gave up after {attempt} attempts: {exc.reason}")
+                return f"failed: {exc}"
+            delay = backoff_delay(attempt, base=settings.MESSAGE_RETRY_BASE_SECONDS,
+                                  cap=settings.MESSAGE_RETRY_MAX_DELAY_SECONDS)
+            postpone_message(message=message, delay=delay, reason=f"attempt {attempt}: {exc}")
+            return f"retry in {delay:.1f}s: {exc}"
+    finally:
+        close = getattr(sending.bridge, "close", None)
+        if close:
+            close()
+    record_sent(message_id=message.pk, provider_message_id=result.provider_message_id, slot_id=sending.slot_id)
+    pooling.touch_session_activity(tenant=tenant)
+    # After our commit: a status that beat us here is now in PendingStatus (see apply_pending_statuses).
+    apply_pending_statuses(tenant_id=tenant.pk, provider_message_ids=[result.provider_message_id])
+    return "sent"
+
+
+def _booked_wait_seconds(message: Message) -> float | None:
+    """Seconds until the send time this message already booked, or None if it booked none."""
+    if not message.paced_until:
+        return None
+    return max(0.0, (message.paced_until - timezone.now()).total_seconds())
+
+
+def _pause_key(tenant_id: int) -> str:
+    return f"wap:send-paused:{tenant_id}"
+
+
+def pause_tenant_sends(*, tenant: Tenant, reason: str) -> None:
+    """Hold every send of the tenant for SPAM_PAUSE_SECONDS (Meta 131048) and tell the operators."""
+    get_redis().set(_pause_key(tenant.pk), reason or "131048", ex=settings.SPAM_PAUSE_SECONDS)
+    alerts.raise_alert(
+        kind="spam_rate_limit",
+        key=tenant.slug,
+        message=f"Meta's spam rate limit (131048) hit {tenant.slug}: its sends are paused for "
+        f"{settings.SPAM_PAUSE_SECONDS // 60} min. {reason}".strip(),
+    )
+
+
+def tenant_send_pause_seconds(*, tenant_id: int) -> float:
+    ttl = get_redis().pttl(_pause_key(tenant_id))
+    return ttl / 1000 if ttl and ttl > 0 else 0.0
+
+
+def _explain(exc: PermanentBridgeError) -> str:
+    if str(exc.code) == REENGAGEMENT_CODE:
+        return (f"{exc.reason} — more than 24 h since the contact last wrote: only a template message "
+                "(type \"template\") can reach them until they write again.")
+    return exc.reason

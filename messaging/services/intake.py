@@ -1,0 +1,121 @@
+"""What the bridges report: inbound messages, acks and session statuses from verified webhooks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
+from messaging.services.payloads import publish_conversation, publish_message
+from messaging.services.statuses import apply_pending_statuses, apply_status
+from pooling import services as pooling
+from pooling.bridges.base import BridgeEvent
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    received: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    pending: list[tuple[int, str]] = field(default_factory=list)
+    sessions: int = 0
+    ignored: int = 0
+    touched_tenants: set[int] = field(default_factory=set)
+
+
+def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult) -> None:
+    wa_id = event.chat_id or "unknown"
+    contact = get_or_create_contact(tenant_id=tenant_id, wa_id=wa_id, name="" if event.from_me else event.contact_name)
+    conversation, conversation_created = get_or_create_conversation(tenant_id=tenant_id, contact=contact)
+    when = event.timestamp or timezone.now()
+    direction = Message.Direction.OUT if event.from_me else Message.Direction.IN
+    status = Message.Status.SENT if event.from_me else Message.Status.RECEIVED
+    payload: dict = {}
+    if event.media:
+        payload["media"] = event.media
+    if event.error_code:
+        payload["error"] = {"code": event.error_code, "reason": event.error_reason}
+    defaults = dict(
+        conversation=conversation, contact=contact, direction=direction, type=(event.message_type or "text")[:32],
+        text=event.text, payload=payload, reply_to=event.reply_to[:255], status=status,
+        status_rank=Message.RANK[status], provider_timestamp=event.timestamp,
+        sent_at=when if event.from_me else None,
+    )
+    if event.provider_message_id:
+        # The unique (tenant, provider_message_id) constraint is the dedupe: a
+        # redelivery, even a concurrent one, finds the first row.
+        message, created = Message.objects.get_or_create(
+            tenant_id=tenant_id, provider_message_id=event.provider_message_id[:255], defaults=defaults)
+    else:
+        message, created = Message.objects.create(tenant_id=tenant_id, **defaults), True
+    if not created:
+        result.duplicates += 1
+        return
+    if event.from_me:
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=when)
+        publish_message(event_type="message.sent", message_id=message.pk)
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=when, last_inbound_at=when, unread_count=F("unread_count") + 1)
+    result.received.append(message.pk)
+    result.touched_tenants.add(tenant_id)
+    publish_message(event_type="message.received", message_id=message.pk)
+    publish_conversation(conversation_id=conversation.pk)
+
+
+@transaction.atomic
+def ingest_events(*, routed: list[tuple[int, BridgeEvent]]) -> IngestResult:
+    """Store inbound messages and statuses of one webhook delivery, all or nothing."""
+    result = IngestResult()
+    for tenant_id, event in routed:
+        if event.kind == "message":
+            _record_inbound(tenant_id, event, result)
+        elif event.kind == "status" and event.provider_message_id:
+            outcome = apply_status(
+                tenant_id=tenant_id, provider_message_id=event.provider_message_id, status=event.status,
+                error_code=event.error_code, error_reason=event.error_reason, pricing=event.pricing,
+                occurred_at=event.timestamp,
+            )
+            result.statuses[outcome] = result.statuses.get(outcome, 0) + 1
+            if outcome == "pending":
+                result.pending.append((tenant_id, event.provider_message_id))
+        else:
+            result.ignored += 1
+    return result
+
+
+def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = None, dialect: str) -> IngestResult:
+    """Route verified webhook events to tenants and store them. Not atomic itself: session
+    statuses are pooling's writes, messages one transaction of ours, follow-ups after commit."""
+    routed: list[tuple[int, BridgeEvent]] = []
+    sessions = 0
+    for event in events:
+        if dialect == "cloud":
+            session = pooling.session_for_phone_number_id(event.session)
+        else:
+            session = pooling.session_for_webhook(slot_id=slot_id, session_name=event.session)
+        if session is None:
+            logger.warning("webhook event for unknown session %r (slot %s, %s) dropped", event.session, slot_id, dialect)
+            continue
+        if event.kind == "session":
+            me = event.raw.get("me") if isinstance(event.raw.get("me"), dict) else None
+            if event.status:
+                pooling.record_session_status(session=session, status=event.status, note="webhook", me=me)
+            sessions += 1
+            continue
+        routed.append((session.tenant_id, event))
+    result = ingest_events(routed=routed) if routed else IngestResult()
+    result.sessions = sessions
+    for tenant_id, provider_id in result.pending:
+        apply_pending_statuses(tenant_id=tenant_id, provider_message_ids=[provider_id])
+    for tenant_id in result.touched_tenants:
+        pooling.touch_session_activity(tenant=Tenant(pk=tenant_id))
+    return result

@@ -1,0 +1,78 @@
+"""The one shape of a message, and the events that carry it.
+
+`message_fields` is the message as `GET /api/v1/messages/{id}` shows it, with
+native datetimes; `message_representation` is that same dict ready for JSON.
+The REST serializer, the event `data` (so every webhook) and the Firestore
+document are all built from it: a tenant sees one message the same way
+wherever it reaches them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+from waplatform.events import publish_event
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    """`message.contact` should be loaded (select_related), or this costs a query."""
+    contact = message.contact
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "contact": {"id": contact.pk, "wa_id": contact.wa_id, "name": contact.name},
+        "direction": message.direction,
+        "type": message.type,
+        "text": message.text,
+        "payload": message.payload,
+        "reply_to": message.reply_to,
+        "status": message.status,
+        "provider_message_id": message.provider_message_id,
+        "error": {"code": message.error_code, "reason": message.error_reason} if message.error_code else None,
+        "pricing": {"category": message.pricing_category, "pricing_model": message.pricing_model,
+                    "type": message.pricing_type} if message.pricing_category else None,
+        "attempts": message.attempts,
+        "accepted_at": message.accepted_at,
+        "sent_at": message.sent_at,
+        "delivered_at": message.delivered_at,
+        "read_at": message.read_at,
+        "failed_at": message.failed_at,
+    }
+
+
+def message_representation(message: Message) -> dict[str, Any]:
+    """The message as the API answers it (and as every event and webhook carries it)."""
+    return {name: _iso(value) if isinstance(value, datetime) else value
+            for name, value in message_fields(message).items()}
+
+
+def _iso(value: datetime) -> str:
+    # DRF's rendering of a datetime, so the event and the REST answer match to the character.
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def conversation_event_data(conversation: Conversation) -> dict:
+    return {
+        "conversation_id": conversation.pk,
+        "contact": {"id": conversation.contact_id, "wa_id": conversation.contact.wa_id, "name": conversation.contact.name},
+        "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
+        "last_inbound_at": conversation.last_inbound_at.isoformat() if conversation.last_inbound_at else None,
+        "unread_count": conversation.unread_count,
+    }
+
+
+def publish_message(*, event_type: str, message_id: int) -> None:
+    """The event goes out after the caller's transaction commits (publish_event defers it)."""
+    message = Message.objects.select_related("contact").get(pk=message_id)
+    publish_event(tenant_id=message.tenant_id, type=event_type, data=message_representation(message))
+
+
+def publish_conversation(*, conversation_id: int) -> None:
+    conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
+    publish_event(tenant_id=conversation.tenant_id, type="conversation.updated",
+                  data=conversation_event_data(conversation))

@@ -1,0 +1,146 @@
+"""Status changes of outbound messages: sent, acks from the bridges, failed.
+
+Status only moves up Message.RANK, applied with a conditional UPDATE, so two
+acks racing each other can never move a message backwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import Message, PendingStatus
+from messaging.services.payloads import publish_message
+
+STATUS_TIME_FIELD = {
+    Message.Status.SENT: "sent_at",
+    Message.Status.DELIVERED: "delivered_at",
+    Message.Status.READ: "read_at",
+    Message.Status.FAILED: "failed_at",
+}
+
+
+@transaction.atomic
+def record_sent(*, message_id: int, provider_message_id: str, slot_id: int | None = None) -> bool:
+    updated = Message.objects.filter(pk=message_id, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
+        status=Message.Status.SENT,
+        status_rank=Message.RANK[Message.Status.SENT],
+        provider_message_id=provider_message_id,
+        sent_at=timezone.now(),
+        lease_expires_at=None,
+        next_attempt_at=None,
+        paced_until=None,
+        error_code="",
+        error_reason="",
+        sent_via_slot_id=slot_id,
+    )
+    if updated:
+        publish_message(event_type="message.sent", message_id=message_id)
+    return bool(updated)
+
+
+def fail_locked(*, message: Message, code: str, reason: str) -> None:
+    """Must run inside a transaction; `failed` is terminal, so a message already past it is left alone."""
+    updated = Message.objects.filter(pk=message.pk, status_rank__lt=Message.RANK[Message.Status.FAILED]).update(
+        status=Message.Status.FAILED,
+        status_rank=Message.RANK[Message.Status.FAILED],
+        error_code=str(code)[:64],
+        error_reason=reason,
+        failed_at=timezone.now(),
+        lease_expires_at=None,
+        next_attempt_at=None,
+    )
+    if updated:
+        publish_message(event_type="message.failed", message_id=message.pk)
+
+
+@transaction.atomic
+def fail_message(*, message: Message, code: str, reason: str) -> None:
+    fail_locked(message=message, code=code, reason=reason)
+
+
+def _pricing_fields(pricing: dict | None) -> dict:
+    if not pricing:
+        return {}
+    return {
+        "pricing_category": str(pricing.get("category") or "")[:32],
+        "pricing_model": str(pricing.get("pricing_model") or "")[:32],
+        "pricing_type": str(pricing.get("type") or "")[:32],
+    }
+
+
+def apply_status(
+    *,
+    tenant_id: int,
+    provider_message_id: str,
+    status: str,
+    error_code: str = "",
+    error_reason: str = "",
+    pricing: dict | None = None,
+    occurred_at: datetime | None = None,
+    keep_if_unknown: bool = True,
+) -> str:
+    """Move an outbound message up to `status`. Returns applied | stale | pending | ignored.
+
+    Must run inside a transaction (the caller's). The UPDATE carries the rank
+    condition, so concurrent acks cannot move the message backwards.
+    """
+    if status not in Message.RANK or status in (Message.Status.QUEUED, Message.Status.SENDING, Message.Status.RECEIVED):
+        return "ignored"
+    rank = Message.RANK[status]
+    changes: dict = {"status": status, "status_rank": rank, **_pricing_fields(pricing)}
+    when = occurred_at or timezone.now()
+    if status in STATUS_TIME_FIELD:
+        changes[STATUS_TIME_FIELD[status]] = when
+    if status == Message.Status.FAILED:
+        changes.update(error_code=str(error_code)[:64], error_reason=error_reason, lease_expires_at=None)
+    mine = Message.objects.filter(tenant_id=tenant_id, provider_message_id=provider_message_id,
+                                  direction=Message.Direction.OUT)
+    updated = mine.filter(status_rank__lt=rank).update(**changes)
+    if updated:
+        message_id = mine.values_list("pk", flat=True).first()
+        publish_message(event_type="message.failed" if status == Message.Status.FAILED else "message.status",
+                        message_id=message_id)
+        return "applied"
+    if mine.exists():
+        if pricing:
+            mine.update(**_pricing_fields(pricing))  # pricing can come with a late, stale status
+        return "stale"
+    if not keep_if_unknown:
+        return "ignored"
+    PendingStatus.objects.create(
+        tenant_id=tenant_id, provider_message_id=provider_message_id, status=status,
+        error_code=str(error_code)[:64], error_reason=error_reason, pricing=pricing, occurred_at=occurred_at,
+    )
+    return "pending"
+
+
+def apply_pending_statuses(*, tenant_id: int, provider_message_ids: list[str]) -> int:
+    """Apply statuses that arrived before their message was recorded. Call after commit.
+
+    Both sides check after their own commit (the sender after `sent`, the
+    intake after storing a pending row), so whichever commits second sees the
+    other's row; the sweeper is the backstop.
+    """
+    applied = 0
+    ids = [i for i in provider_message_ids if i]
+    if not ids:
+        return 0
+    with transaction.atomic():
+        pending = list(
+            PendingStatus.objects.select_for_update(skip_locked=True)
+            .filter(tenant_id=tenant_id, provider_message_id__in=ids)
+            .order_by("pk")
+        )
+        for row in pending:
+            outcome = apply_status(
+                tenant_id=row.tenant_id, provider_message_id=row.provider_message_id, status=row.status,
+                error_code=row.error_code, error_reason=row.error_reason, pricing=row.pricing,
+                occurred_at=row.occurred_at, keep_if_unknown=False,
+            )
+            if outcome != "ignored":
+                row.delete()
+                applied += outcome == "applied"
+    return applied
