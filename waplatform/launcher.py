@@ -215,7 +215,17 @@ def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
         except (ValueError, OSError, psutil.Error):
             pass
         pid_file.unlink(missing_ok=True)
-    _, alive = psutil.wait_procs(processes, timeout=timeout) if processes else ([], [])
+    def running(process) -> bool:
+        # A stopped bridge stays a zombie until the worker that spawned it reaps it: gone all the same.
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(running(p) for p in processes):
+        time.sleep(0.05)
+    alive = [p for p in processes if running(p)]
     killed = []
     for process in alive:
         killed.append(f"bridge {process.pid}")
