@@ -95,6 +95,15 @@ class PlatformWorker(SimpleWorker):
             self.log.warning("Worker %s: %.0f MB > %d MB limit, stopping to be replaced", self.name, used, limit)
             self._stop_requested = True
 
+    def _shutdown(self):
+        # rq raises StopRequested from the signal handler whenever the worker is not
+        # BUSY. Between dequeuing a job and starting it (rq logs the job there) a
+        # library's broad `except` swallows it: seen under load, the worker then ran the
+        # job and sat in its next BLMOVE until the pool's repeated signal, 4 s of a 5 s
+        # stop budget. The flag makes the loop stop before its next dequeue regardless.
+        self._stop_requested = True
+        super()._shutdown()
+
     def request_force_stop(self, signum, frame):
         # A repeated stop signal (see waplatform.worker_pool) must not cut a
         # running job short: the job finishes and the loop then stops, since
