@@ -183,8 +183,11 @@ def _stop_in_order(supervisor, settings) -> list[str]:
 
 def _wait_for_in_flight_requests(settings, *, timeout: float) -> None:
     """Until the draining web process reports no request in flight (waplatform.draining)."""
+    import logging
+
     import httpx
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise in the launcher's output
     host = "127.0.0.1" if settings.BIND_HOST in ("0.0.0.0", "::", "") else settings.BIND_HOST
     url = f"http://{host}:{settings.PORT}/healthz"
     deadline = time.monotonic() + timeout

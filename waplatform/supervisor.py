@@ -177,7 +177,8 @@ class Supervisor:
             if _group_alive(child):
                 killed.append(child.name)
                 child.killed = True
-                log(f"{child.name} still running {timeout:.0f} s after SIGTERM; killing it")
+                log(f"{child.name} still running {timeout:.0f} s after SIGTERM; killing it "
+                    f"({_describe_group(child.process.pid)})")
                 _kill_group(child)
         for child in children:
             if child.process is not None:
@@ -201,6 +202,21 @@ def _group_alive(child: Child) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _describe_group(pgid: int) -> str:
+    """What is left of a process group, for the log line that says it is being killed."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["pid", "status", "cmdline"]):
+        try:
+            if os.getpgid(process.pid) == pgid:
+                command = " ".join(process.info["cmdline"] or [])[:80]
+                left.append(f"{process.pid} {process.info['status']} {command}")
+        except (OSError, psutil.Error):
+            pass
+    return "; ".join(left) or "nothing left"
 
 
 def _signal_group(child: Child, signum: int) -> None:
