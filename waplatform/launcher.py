@@ -173,6 +173,8 @@ def _stop_in_order(supervisor, settings) -> list[str]:
         _wait_for_in_flight_requests(settings, timeout=SHUTDOWN_DRAIN_SECONDS)
     killed += _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
     killed += supervisor.stop_phase(web + workers, timeout=SHUTDOWN_PROCESS_SECONDS)
+    # A provisioning job still running in phase 3 may have started a bridge after phase 2.
+    killed += _stop_local_bridge_workers(timeout=1)
     killed += supervisor.stop_phase(["scheduler"], timeout=SHUTDOWN_SCHEDULER_SECONDS)
     rest = [n for n in names if n not in web + workers + ["scheduler", "redis"]]
     killed += supervisor.stop_phase(rest, timeout=SHUTDOWN_PROCESS_SECONDS)
