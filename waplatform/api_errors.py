@@ -1,13 +1,33 @@
 """Every API error is JSON with a stable `code` and a human `detail`."""
 
+import logging
 import math
 
+from django.db import OperationalError
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from waplatform.queues import QueueFull
+
+logger = logging.getLogger(__name__)
+
+# While Redis restarts (the launcher brings it back within seconds) or SQLite's
+# write lock is held past its busy timeout, the request may well succeed on a
+# retry: say so with 503 + Retry-After instead of an HTML 500.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def _temporarily_unavailable(exc) -> tuple[str, str] | None:
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return "redis_unavailable", "A backing service (Redis) is unavailable; retry shortly."
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        return "database_busy", "The database is busy; retry shortly."
+    return None
 
 
 def _first_code(codes) -> str:
@@ -39,6 +59,16 @@ def exception_handler(exc, context):
             headers={"Retry-After": str(exc.retry_after)},
         )
         return response
+    unavailable = _temporarily_unavailable(exc)
+    if unavailable:
+        logger.warning("API answered 503: %s: %s", type(exc).__name__, exc)
+        code, detail = unavailable
+        set_rollback()  # what the request wrote so far must not commit half-done
+        return Response(
+            {"code": code, "detail": detail},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     response = drf_exception_handler(exc, context)

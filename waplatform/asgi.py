@@ -27,9 +27,14 @@ def _cap_request_headers() -> None:
 
 _cap_request_headers()
 
+from waplatform import draining  # noqa: E402
+
+draining.install_signal_handler()
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Outermost on HTTP: while the process drains it answers without entering Django.
+        "http": draining.DrainingMiddleware(django_asgi_app),
         # Browsers send the page's Origin on the handshake; a socket opened from another
         # site would otherwise ride the person's session cookie.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

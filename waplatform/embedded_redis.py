@@ -48,14 +48,9 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedRedis":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if _answers_ping(self.port):
-            raise RuntimeError(
-                f"Port {self.port} already has a Redis on it. Stop it, set EMBEDDED_REDIS_PORT "
-                "to another port, or set REDIS_URL to use that server."
-            )
-        args = [
+    def command(self) -> list[str]:
+        """The server's command line; the launcher runs it as a supervised child."""
+        return [
             redis_server_binary(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
@@ -67,9 +62,23 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
+
+    def answers_ping(self) -> bool:
+        return _answers_ping(self.port)
+
+    def check_port_free(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _answers_ping(self.port):
+            raise RuntimeError(
+                f"Port {self.port} already has a Redis on it. Stop it, set EMBEDDED_REDIS_PORT "
+                "to another port, or set REDIS_URL to use that server."
+            )
+
+    def start(self, timeout: float = 15.0) -> "EmbeddedRedis":
+        self.check_port_free()
         # Own session: a Ctrl-C on the terminal must not kill Redis before the
         # workers have finished their jobs and written their results.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,12 +1,17 @@
-"""`make run`: the whole platform on one machine, stopped cleanly by Ctrl-C or SIGTERM.
+"""`make run`: the whole platform on one machine, supervised, stopped in an order that drains.
 
 1. Redis: REDIS_URL if given, else an embedded server under var/redis.
 2. migrate, collectstatic, seed_demo.
-3. The processes of the Procfile, run by honcho: daphne (HTTP + WebSocket),
-   one rq WorkerPool per queue, and rq's CronScheduler.
-4. On a signal honcho passes SIGTERM to every process group; rq workers
-   finish their current job (warm shutdown) and honcho waits up to
-   SHUTDOWN_GRACE_SECONDS before killing what is left. Then Redis stops.
+3. The processes of the Procfile, under waplatform.supervisor: daphne (HTTP +
+   WebSocket), one rq WorkerPool per queue, and rq's CronScheduler. A child
+   that exits is restarted with backoff (the embedded Redis too, on its AOF);
+   the others reconnect to it by themselves.
+4. Ctrl-C or SIGTERM stops them in phases (docs/operations.md, "Process
+   supervision and shutdown"): the web process drains (new requests get 503,
+   in-flight ones finish, bridge callbacks are still served), sandbox bridges
+   stop and deliver their last callbacks, then web and workers (warm
+   shutdown), the scheduler, Redis. Each phase has a bound; what outlives it
+   is killed, said so in the log, and the exit code is then 1, not 0.
 """
 
 from __future__ import annotations
@@ -17,10 +22,24 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SHUTDOWN_GRACE_SECONDS = 60
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+# Stop budget per phase; their sum (14.5 s) keeps a stop under load within 15 s.
+SHUTDOWN_DRAIN_SECONDS = _seconds("SHUTDOWN_DRAIN_SECONDS", 3)
+SHUTDOWN_BRIDGE_SECONDS = _seconds("SHUTDOWN_BRIDGE_SECONDS", 3)
+SHUTDOWN_PROCESS_SECONDS = _seconds("SHUTDOWN_PROCESS_SECONDS", 5)
+SHUTDOWN_SCHEDULER_SECONDS = _seconds("SHUTDOWN_SCHEDULER_SECONDS", 1.5)
+SHUTDOWN_REDIS_SECONDS = _seconds("SHUTDOWN_REDIS_SECONDS", 2)
+RESTART_BACKOFF_BASE_SECONDS = _seconds("RESTART_BACKOFF_BASE_SECONDS", 1)
+RESTART_BACKOFF_CAP_SECONDS = _seconds("RESTART_BACKOFF_CAP_SECONDS", 30)
 
 
 def worker_counts(counts: dict[str, int], scale: float) -> dict[str, int]:
@@ -59,49 +78,58 @@ def main() -> int:
     sys.path.insert(0, str(BASE_DIR))
     import django
 
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        from waplatform.embedded_redis import EmbeddedRedis
+    from waplatform.supervisor import Child, Supervisor, log
 
-        var_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var"))
-        port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
-        redis_server = EmbeddedRedis(port=port, data_dir=var_dir / "redis").start()
-        os.environ["REDIS_URL"] = redis_server.url
-        print(f"[launcher] embedded Redis on {redis_server.url} (data in {var_dir / 'redis'})", flush=True)
-
-    django.setup()
-    from django.conf import settings
-
-    # Metrics files of processes from an earlier run would be summed with this run's.
-    import shutil
-
-    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-
-    env = dict(os.environ)
-    python = sys.executable
-    manage = str(BASE_DIR / "manage.py")
+    supervisor = Supervisor(backoff_base=RESTART_BACKOFF_BASE_SECONDS, backoff_cap=RESTART_BACKOFF_CAP_SECONDS)
+    # Before anything starts: a signal during migrate still ends in the ordered stop below.
+    supervisor.install_signal_handlers()
+    var_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var"))
     try:
+        if not os.environ.get("REDIS_URL"):
+            from waplatform.embedded_redis import EmbeddedRedis
+
+            port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+            redis_server = EmbeddedRedis(port=port, data_dir=var_dir / "redis")
+            redis_server.check_port_free()
+            redis_child = supervisor.add(Child(
+                "redis", redis_server.command(), cwd=str(BASE_DIR), ready=redis_server.answers_ping,
+                capture_output=False,
+            ))
+            if not redis_server.answers_ping():
+                raise SystemExit(f"embedded redis-server did not start (exit {redis_child.process.poll()}); "
+                                 f"see {var_dir / 'redis' / 'redis.log'}")
+            os.environ["REDIS_URL"] = redis_server.url
+            log(f"embedded Redis on {redis_server.url} (data in {var_dir / 'redis'})")
+
+        django.setup()
+        from django.conf import settings
+
+        # Metrics files of processes from an earlier run would be summed with this run's.
+        import shutil
+
+        metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        # Pid files of a run that was killed name processes that are gone (or pids reused since).
+        _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+
+        env = dict(os.environ)
+        python = sys.executable
+        manage = str(BASE_DIR / "manage.py")
         _run_step([python, manage, "migrate", "--noinput", "-v0"], env)
         _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
         demo = _run_step([python, manage, "seed_demo"], env)
 
-        import honcho.manager
-        from honcho.manager import Manager
-        from honcho.printer import Printer
-
-        honcho.manager.KILL_WAIT = SHUTDOWN_GRACE_SECONDS
-        manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
         variables = {"PYTHON": python, "PORT": str(settings.PORT), "HOST": settings.BIND_HOST, "MANAGE": manage}
         counts = worker_counts(settings.WORKER_COUNTS, settings.WORKER_SCALE)
         for name, command in read_procfile(BASE_DIR / "Procfile"):
             if name.endswith("-*"):
                 for queue, n in counts.items():
                     qvars = dict(variables, QUEUE=queue, WORKERS=str(n))
-                    manager.add_process(name[:-1] + queue, _expand(command, qvars), env=env, cwd=str(BASE_DIR))
+                    supervisor.add(Child(name[:-1] + queue, shlex.split(_expand(command, qvars)), env=env,
+                                         cwd=str(BASE_DIR)))
             else:
-                manager.add_process(name, _expand(command, variables), env=env, cwd=str(BASE_DIR))
+                supervisor.add(Child(name, shlex.split(_expand(command, variables)), env=env, cwd=str(BASE_DIR)))
 
         admin_url = f"http://127.0.0.1:{settings.PORT}/admin/"
         print(
@@ -111,25 +139,110 @@ def main() -> int:
             + f"[launcher] workers per queue: {counts}; Ctrl-C stops everything.\n",
             flush=True,
         )
-        manager.loop()
-        # 130/143: we were asked to stop (Ctrl-C, SIGTERM) and did; anything else is a crash.
-        return 0 if manager.returncode in (130, 143) else manager.returncode or 0
-    finally:
-        _stop_local_bridge_workers()
-        if redis_server:
-            redis_server.stop()
-            print("[launcher] embedded Redis stopped", flush=True)
+        supervisor.supervise()
+        log("stopping (signal received)")
+        killed = _stop_in_order(supervisor, settings)
+    except BaseException:
+        # A failed step or a bug here: nothing may outlive the launcher.
+        for child in supervisor.children.values():
+            child.restart = False
+        supervisor.stop_phase(list(supervisor.children), timeout=SHUTDOWN_PROCESS_SECONDS)
+        _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+        raise
+    if killed:
+        log(f"stopped, but had to kill: {', '.join(killed)}")
+        return 1
+    log("stopped cleanly")
+    return 0
 
 
-def _stop_local_bridge_workers() -> None:
-    """Sandbox bridge workers outlive the jobs that spawned them, not the platform."""
+def _stop_in_order(supervisor, settings) -> list[str]:
+    """The phases of docs/operations.md; returns what had to be killed."""
+    from waplatform.supervisor import log
+
+    started = time.monotonic()
+    names = list(supervisor.children)
+    web = [n for n in names if n == "web"]
+    workers = [n for n in names if n.startswith("workers-")]
+    for name in names:
+        supervisor.children[name].restart = False
+    killed: list[str] = []
+    for name in web:
+        supervisor.signal_child(supervisor.children[name], signal.SIGUSR1)
+    if web:
+        _wait_for_in_flight_requests(settings, timeout=SHUTDOWN_DRAIN_SECONDS)
+    killed += _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+    killed += supervisor.stop_phase(web + workers, timeout=SHUTDOWN_PROCESS_SECONDS)
+    # A provisioning job still running in phase 3 may have started a bridge after phase 2.
+    killed += _stop_local_bridge_workers(timeout=1)
+    killed += supervisor.stop_phase(["scheduler"], timeout=SHUTDOWN_SCHEDULER_SECONDS)
+    rest = [n for n in names if n not in web + workers + ["scheduler", "redis"]]
+    killed += supervisor.stop_phase(rest, timeout=SHUTDOWN_PROCESS_SECONDS)
+    killed += supervisor.stop_phase(["redis"], timeout=SHUTDOWN_REDIS_SECONDS)
+    log(f"all processes stopped in {time.monotonic() - started:.1f} s")
+    return killed
+
+
+def _wait_for_in_flight_requests(settings, *, timeout: float) -> None:
+    """Until the draining web process reports no request in flight (waplatform.draining)."""
+    import logging
+
+    import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise in the launcher's output
+    host = "127.0.0.1" if settings.BIND_HOST in ("0.0.0.0", "::", "") else settings.BIND_HOST
+    url = f"http://{host}:{settings.PORT}/healthz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            body = httpx.get(url, timeout=max(0.1, deadline - time.monotonic())).json()
+            if body.get("status") == "draining" and body.get("in_flight") == 0:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.05)
+
+
+def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
+    """Sandbox bridge workers outlive the jobs that spawned them, not the platform.
+    SIGTERM lets each deliver its pending callbacks; pid files go in every case, and a
+    pid that now names some other program (reused after a crash) is left alone."""
+    import psutil
+
     run_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var")) / "run" / "bridges"
+    processes = []
     for pid_file in run_dir.glob("*.pid"):
         try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError, PermissionError):
+            process = psutil.Process(int(pid_file.read_text().strip()))
+            if "pooling.bridges.sandbox" in " ".join(process.cmdline()):
+                process.terminate()
+                processes.append(process)
+        except (ValueError, OSError, psutil.Error):
             pass
         pid_file.unlink(missing_ok=True)
+    def running(process) -> bool:
+        # A stopped bridge stays a zombie until the worker that spawned it reaps it: gone all the same.
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(running(p) for p in processes):
+        time.sleep(0.05)
+    alive = [p for p in processes if running(p)]
+    killed = []
+    for process in alive:
+        killed.append(f"bridge {process.pid}")
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    if killed:
+        from waplatform.supervisor import log
+
+        log(f"bridges still running {timeout:.0f} s after SIGTERM; killed {', '.join(killed)}")
+    return killed
 
 
 if __name__ == "__main__":

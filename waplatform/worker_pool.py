@@ -7,12 +7,22 @@ duplicate window and is ignored, so the worker sits in BLMOVE forever (seen
 here: 3 of 15 idle workers on one Ctrl-C). The pool therefore repeats its
 stop signal every few seconds; PlatformWorker turns a repeated signal into an
 exit only while idle, so a busy worker still finishes its job.
+
+A worker found dead (killed -9, OOM) may have held the scheduler lock of its
+queues through its scheduler child; the pool releases what that worker still
+owns so that the replacement takes over at once (waplatform.workers).
 """
 
+import logging
 import signal
 import time
 
+from redis.exceptions import RedisError
+from rq.scheduler import RQScheduler
+from rq.scripts import release_lock
 from rq.worker_pool import WorkerPool
+
+logger = logging.getLogger(__name__)
 
 RESIGNAL_EVERY_SECONDS = 3
 
@@ -33,3 +43,15 @@ class PlatformWorkerPool(WorkerPool):
             for worker_data in list(self.worker_dict.values()):
                 self.stop_worker(worker_data, sig=signal.SIGINT)
         return stopped
+
+    def handle_dead_worker(self, worker_data):
+        super().handle_dead_worker(worker_data)
+        if self.status == self.Status.STOPPED:
+            return  # a stopping worker stopped its scheduler, which released its locks
+        try:
+            for queue_name in self._queue_names:
+                # Owner-checked: a lock some other worker holds is left alone.
+                if release_lock(self.connection, RQScheduler.get_locking_key(queue_name), worker_data.name):
+                    logger.info("Released the %s scheduler lock of dead worker %s", queue_name, worker_data.name)
+        except RedisError as exc:  # Redis restarting: its locks expire on their own
+            logger.warning("Could not release scheduler locks of dead worker %s: %s", worker_data.name, exc)

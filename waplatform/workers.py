@@ -9,12 +9,26 @@ jobs are short I/O calls. What forking gave us we take back here:
 - a clean database connection per job: Django's connection is checked before
   and after each job, since a long-lived process otherwise keeps a dead one.
 Job timeouts still hold: SimpleWorker enforces them with SIGALRM.
+
+rq runs a scheduler (delayed and retried jobs) in a child process of whichever
+worker wins the queue's scheduler lock. When that worker is killed -9, nothing
+in rq ends the child: it ran on as an orphan and kept the lock. Here the child
+dies with its worker (PR_SET_PDEATHSIG, then rq's own stop releases the lock),
+and the pool releases a dead worker's locks itself in case the child was
+killed along with it (waplatform.worker_pool).
 """
+
+import ctypes
+import os
+import signal
 
 import psutil
 from django.conf import settings
 from django.db import close_old_connections, connection
+from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker, WorkerStatus
+
+PR_SET_PDEATHSIG = 1
 
 
 def rss_mb() -> float:
@@ -28,7 +42,44 @@ def _refresh_db_connection() -> None:
         close_old_connections()
 
 
+class PlatformScheduler(RQScheduler):
+    def start(self):
+        self._worker_pid = os.getpid()  # recorded before rq forks the scheduler process
+        return super().start()
+
+    def work(self):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != self._worker_pid:
+            # The worker died between the fork and the prctl: stop now, as the signal would have.
+            self.request_stop()
+        super().work()
+
+
 class PlatformWorker(SimpleWorker):
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None, **kwargs):
+        """rq's, with the scheduler named after the worker, so that the pool can release the
+        locks of a worker it found dead (the lock's owner token is the scheduler's name)."""
+        extra = {k: v for k, v in (("date_format", date_format), ("log_format", log_format)) if v}
+        self.scheduler = PlatformScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            serializer=self.serializer,
+            name=self.name,
+            **extra,
+        )
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
+
     def execute_job(self, job, queue):
         _refresh_db_connection()
         try:
@@ -44,11 +95,20 @@ class PlatformWorker(SimpleWorker):
             self.log.warning("Worker %s: %.0f MB > %d MB limit, stopping to be replaced", self.name, used, limit)
             self._stop_requested = True
 
+    def _shutdown(self):
+        # rq raises StopRequested from the signal handler whenever the worker is not
+        # BUSY. Between dequeuing a job and starting it (rq logs the job there) a
+        # library's broad `except` swallows it: seen under load, the worker then ran the
+        # job and sat in its next BLMOVE until the pool's repeated signal, 4 s of a 5 s
+        # stop budget. The flag makes the loop stop before its next dequeue regardless.
+        self._stop_requested = True
+        super()._shutdown()
+
     def request_force_stop(self, signum, frame):
         # A repeated stop signal (see waplatform.worker_pool) must not cut a
         # running job short: the job finishes and the loop then stops, since
-        # the first signal already set _stop_requested. The launcher's 60 s
-        # grace is the hard cap.
+        # the first signal already set _stop_requested. The launcher's stop
+        # budget (SHUTDOWN_PROCESS_SECONDS) is the hard cap.
         if self.get_state() == WorkerStatus.BUSY:
             self._stop_requested = True
             return

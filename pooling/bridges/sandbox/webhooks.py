@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pooling.bridges.sandbox")
 
 RETRY_DELAYS = (0.25, 0.5, 1.0)  # 1 try + 3 retries
+DRAIN_SECONDS = 2.0  # pending deliveries get this long at shutdown (the launcher allows 3 s)
 
 
 class Dispatcher:
@@ -72,7 +73,11 @@ class Dispatcher:
         body = json.dumps(delivery, separators=(",", ":")).encode()
         return await self.post(url, body, {"X-Hub-Signature-256": cloud_signature(app_secret, body)})
 
-    async def aclose(self) -> None:
+    async def aclose(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        # On SIGTERM the platform's web process still listens (the launcher stops bridges
+        # before it): deliver what is pending, within a bound, rather than drop it.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=drain_seconds)
         for task in list(self._tasks):
             task.cancel()
         if self._client is not None:

@@ -1,0 +1,125 @@
+"""A launcher started as `make run` starts it, on free ports, for the e2e tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from waplatform.embedded_redis import free_port
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
+class Launcher:
+    def __init__(self, tmp_path: Path, **env_overrides: str):
+        self.port = free_port()
+        self.var_dir = tmp_path / "var"
+        self.log_path = tmp_path / "launcher.log"
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+        env.update(PORT=str(self.port), EMBEDDED_REDIS_PORT=str(free_port()), WAP_VAR_DIR=str(self.var_dir),
+                   WORKER_SCALE="0.1", **env_overrides)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "waplatform.launcher"], cwd=BASE_DIR, env=env,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        def ready():
+            assert self.process.poll() is None, f"launcher exited before it was ready\n{self.output()[-3000:]}"
+            try:
+                return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=timeout, what="/readyz 200", interval=0.2)
+
+    def api_key(self, slug: str = "acme") -> str:
+        found = re.search(rf"Created demo tenant {slug}; API key \(shown once\): (\S+)", self.output())
+        assert found, self.output()[-3000:]
+        return found.group(1)
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def child(self, marker: str) -> psutil.Process:
+        """The launcher's direct child whose command line contains `marker`."""
+        def find():
+            return next((c for c in psutil.Process(self.process.pid).children()
+                         if marker in command_line(c) and alive(c)), None)
+
+        return wait_for(find, timeout=30, what=f"a running {marker}")
+
+    def bridge_processes(self) -> list[psutil.Process]:
+        found = []
+        for pid_file in (self.var_dir / "run" / "bridges").glob("*.pid"):
+            try:
+                found.append(psutil.Process(int(pid_file.read_text())))
+            except (ValueError, psutil.Error):
+                pass
+        return found
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            for process in self.children() + self.bridge_processes():
+                try:
+                    process.kill()
+                except psutil.Error:
+                    pass
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+class Api:
+    def __init__(self, base: str, key: str):
+        self.client = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    def working_session(self, timeout: float = 90) -> None:
+        assert self.client.post("/session/start", json={}).status_code in (200, 202)
+        wait_for(lambda: self.client.get("/session").json().get("status") == "WORKING", timeout=timeout,
+                 what="session WORKING", interval=0.3)
+
+    def send(self, text: str) -> httpx.Response:
+        return self.client.post("/messages", json={"to": "447700900123", "type": "text", "text": {"body": text}})
+
+    def status_of(self, message_id) -> str:
+        return self.client.get(f"/messages/{message_id}").json().get("status")
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    process.send_signal(sig)
