@@ -32,7 +32,7 @@ def llm_default_agent(tenant):
 def test_a_tenant_llm_url_on_a_private_address_is_refused_and_the_reply_falls_back_saying_why(
         wired_tenant, llm_server, settings, platform_llm):
     settings.EGRESS_ALLOW_PRIVATE_URLS = False
-    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.base_url, llm_model="m",
+    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.url, llm_model="m",
                                  llm_api_key="sk-tenant-own")
     llm_default_agent(wired_tenant)
 
@@ -47,15 +47,15 @@ def test_a_tenant_llm_url_on_a_private_address_is_refused_and_the_reply_falls_ba
 
 def test_the_platform_key_is_never_sent_to_a_tenant_url(wired_tenant, llm_server, platform_llm):
     # EGRESS_ALLOW_PRIVATE_URLS is on in these tests, so the request does reach the tenant's server
-    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.base_url, llm_model="m")
+    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.url, llm_model="m")
     llm_default_agent(wired_tenant)
 
     message = inbound(wired_tenant, "Hello?")
 
     reply = work_agents(lambda: AgentReply.objects.filter(in_reply_to=message).first())
-    assert reply.source == "llm" and len(llm_server.headers) == 1
-    assert PLATFORM_KEY not in str(llm_server.headers[0])
-    assert "authorization" not in llm_server.headers[0]
+    assert reply.source == "llm" and len(llm_server.requests) == 1
+    assert PLATFORM_KEY not in str(llm_server.requests[0].headers)
+    assert "authorization" not in llm_server.requests[0].headers
 
 
 def test_the_platform_url_is_the_operators_own_and_gets_the_platform_key(wired_tenant, llm_server, settings,
@@ -63,29 +63,29 @@ def test_the_platform_url_is_the_operators_own_and_gets_the_platform_key(wired_t
     # not guarded (the operator trusts it), so even with private addresses refused it is called
     settings.EGRESS_ALLOW_PRIVATE_URLS = False
     monkeypatch.setenv("PLATFORM_LLM_KEY", PLATFORM_KEY)
-    settings.AGENTS_LLM_BASE_URL, settings.AGENTS_LLM_MODEL = llm_server.base_url, "platform-model"
+    settings.AGENTS_LLM_BASE_URL, settings.AGENTS_LLM_MODEL = llm_server.url, "platform-model"
     settings.AGENTS_LLM_API_KEY_ENV = "PLATFORM_LLM_KEY"
     llm_default_agent(wired_tenant)
 
     message = inbound(wired_tenant, "Hello?")
 
     assert work_agents(lambda: AgentReply.objects.filter(in_reply_to=message).first()).source == "llm"
-    assert llm_server.headers[0]["authorization"] == f"Bearer {PLATFORM_KEY}"
+    assert llm_server.requests[0].headers["authorization"] == f"Bearer {PLATFORM_KEY}"
 
 
 def test_a_tenant_key_goes_only_to_the_url_it_was_stored_with(wired_tenant, llm_server, platform_llm):
-    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.base_url, llm_model="m",
+    services.update_agent_config(tenant=wired_tenant, llm_base_url=llm_server.url, llm_model="m",
                                  llm_api_key="sk-tenant-own")
     agent = llm_default_agent(wired_tenant)
     first = inbound(wired_tenant, "Hello?")
     work_agents(lambda: AgentReply.objects.filter(in_reply_to=first).exists())
-    assert llm_server.headers[0]["authorization"] == "Bearer sk-tenant-own"
+    assert llm_server.requests[0].headers["authorization"] == "Bearer sk-tenant-own"
 
     # an agent pointed elsewhere ("localhost" standing for another host; same server) gets no key
-    services.update_agent(agent=agent, llm_base_url=llm_server.base_url.replace("127.0.0.1", "localhost"))
+    services.update_agent(agent=agent, llm_base_url=llm_server.url.replace("127.0.0.1", "localhost"))
     second = inbound(wired_tenant, "Anyone?")
     work_agents(lambda: AgentReply.objects.filter(in_reply_to=second).exists())
-    assert "authorization" not in llm_server.headers[1]
+    assert "authorization" not in llm_server.requests[1].headers
 
 
 def test_tenants_cannot_name_an_environment_variable_through_the_api(wired_tenant):

@@ -82,7 +82,7 @@ def test_a_changelist_is_a_fixed_number_of_queries(staff_client, django_assert_m
 
 def test_the_admin_refuses_a_webhook_url_on_a_private_network(staff_client, settings):
     # given production's egress rule
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.EGRESS_ALLOW_PRIVATE_URLS = False
     tenant = TenantFactory()
 
     # when staff add an endpoint pointing at loopback
@@ -92,13 +92,13 @@ def test_the_admin_refuses_a_webhook_url_on_a_private_network(staff_client, sett
 
     # then the form says why, and nothing is written
     assert response.status_code == 200
-    assert "private network" in str(response.context["adminform"].form.errors["url"])
+    assert "loopback address; set EGRESS_ALLOW_PRIVATE_URLS" in str(response.context["adminform"].form.errors["url"])
     assert not WebhookEndpoint.objects.exists()
 
 
 def test_the_admin_creates_an_endpoint_through_the_service(staff_client, settings):
     # given a tenant
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.EGRESS_ALLOW_PRIVATE_URLS = True
     tenant = TenantFactory()
 
     # when staff add an endpoint, one event type blank
@@ -116,7 +116,7 @@ def test_the_admin_creates_an_endpoint_through_the_service(staff_client, setting
 
 def test_the_admin_refuses_changing_an_endpoint_to_a_private_url(staff_client, settings):
     # given an endpoint on a public host
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.EGRESS_ALLOW_PRIVATE_URLS = False
     endpoint = WebhookEndpointFactory(url="https://93.184.215.14/hook")
 
     # when staff point it at the cloud metadata address

@@ -61,7 +61,7 @@ def test_a_webhook_host_that_resolves_private_at_delivery_is_refused_and_nothing
     assert delivery.status in ("failed", "dead") and delivery.last_status_code is None
     assert "'hooks.tenant.test' resolves to 127.0.0.1, a loopback address" in delivery.last_error
     assert "EGRESS_ALLOW_PRIVATE_URLS" in delivery.last_error
-    assert webhook_receiver.deliveries == []
+    assert webhook_receiver.requests == []
 
 
 def test_a_webhook_url_is_refused_at_creation_with_the_reason(api):
