@@ -144,10 +144,13 @@ class AgentAdmin(TenantFixedOnChange, admin.ModelAdmin):
 @admin.register(Trigger)
 class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = TriggerForm
-    list_display = ["pk", "tenant", "agent", "kind", "keywords", "match", "pattern", "priority", "active"]
+    list_display = ["pk", "tenant", "agent", "kind", "keywords", "match", "pattern", "priority", "active",
+                    "disabled_reason"]
     list_select_related = ["tenant", "agent"]
     list_filter = ["kind", "active", "tenant"]
     raw_id_fields = ["agent"]
+    # Written by the platform when a pattern runs past its time limit, never by hand.
+    readonly_fields = ["disabled_reason", "disabled_at"]
 
     def save_model(self, request, obj, form, change):
         fields = _fields_of(obj, services.TRIGGER_FIELDS)

@@ -5,3 +5,7 @@ from agents import services
 
 def respond(conversation_id: int, message_id: int) -> str:
     return services.respond(conversation_id=conversation_id, message_id=message_id)
+
+
+def sweep() -> int:
+    return services.sweep_unanswered()

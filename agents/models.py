@@ -130,6 +130,10 @@ class Trigger(models.Model):
     outside_hours = models.BooleanField(default=False, help_text="Office hours: fire outside the ranges instead.")
     priority = models.IntegerField(default=0, help_text="Higher wins when several triggers fire.")
     active = models.BooleanField(default=True)
+    # Set when the platform switched the trigger off (its pattern ran past the time limit);
+    # cleared when the tenant changes the pattern or activates it again.
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Sum
 
 from agents import caches, llm_keys
 from agents.models import Agent, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
@@ -75,6 +75,42 @@ def last_outbound_id(*, conversation_id: int) -> int:
 def latest_inbound_id(*, conversation_id: int) -> int:
     return Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN) \
         .aggregate(m=Max("pk"))["m"] or 0
+
+
+def unanswered_inbound(*, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """(conversation, message) pairs the respond job should have answered and did not.
+
+    The latest inbound message of a conversation, due (older than the debounce
+    window plus AGENTS_SWEEP_GRACE_SECONDS) but younger than
+    AGENTS_RESUME_MAX_AGE_SECONDS, of an active tenant, that nobody wrote to
+    since and that respond would answer: not answered through it, owned by
+    automation, not paused, and an automated agent to answer (the state's, or
+    the tenant's default for a conversation routing never saw). What respond
+    turns down for reasons that last (a person owns it, a group chat) is left
+    out here, so the sweep does not ask again every round.
+    """
+    due_before = now - timedelta(seconds=settings.AGENTS_DEBOUNCE_SECONDS + settings.AGENTS_SWEEP_GRACE_SECONDS)
+    newer_in = Message.objects.filter(conversation_id=OuterRef("conversation_id"), direction=Message.Direction.IN,
+                                      pk__gt=OuterRef("pk"))
+    later_out = Message.objects.filter(conversation_id=OuterRef("conversation_id"), direction=Message.Direction.OUT,
+                                       pk__gt=OuterRef("pk"))
+    has_default = Exists(Agent.objects.filter(tenant_id=OuterRef("tenant_id"), is_default=True, active=True)
+                         .exclude(kind=Agent.Kind.HUMAN))
+    state = "conversation__agent_state__"
+    unrouted = Q(**{f"{state}isnull": True}) & has_default
+    automated = (
+        Q(**{f"{state}owner": ConversationState.Owner.AUTOMATED, f"{state}answered_through__lt": F("pk")})
+        & (Q(**{f"{state}automation_paused_until__isnull": True}) | Q(**{f"{state}automation_paused_until__lte": now}))
+        & ((Q(**{f"{state}active_agent__isnull": True}) & has_default)
+           | (Q(**{f"{state}active_agent__active": True}) & ~Q(**{f"{state}active_agent__kind": Agent.Kind.HUMAN})))
+    )
+    due = Message.objects.filter(
+        direction=Message.Direction.IN, tenant__status=Tenant.Status.ACTIVE,
+        accepted_at__gte=now - timedelta(seconds=settings.AGENTS_RESUME_MAX_AGE_SECONDS), accepted_at__lt=due_before,
+    ).filter(unrouted | automated).exclude(Exists(newer_in)).exclude(Exists(later_out))
+    if not settings.AGENTS_ANSWER_GROUPS:
+        due = due.exclude(contact__wa_id__contains="@g.us")
+    return list(due.order_by("pk").values_list("conversation_id", "pk")[:limit])
 
 
 def conversation_context(*, conversation_id: int, answered_through: int, up_to: int) -> Context:

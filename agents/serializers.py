@@ -44,8 +44,9 @@ class TriggerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trigger
         fields = ["id", "agent", "kind", "keywords", "match", "case_sensitive", "pattern", "office_hours",
-                  "outside_hours", "priority", "active", "created_at", "updated_at"]
-        read_only_fields = ["id", "agent", "created_at", "updated_at"]
+                  "outside_hours", "priority", "active", "disabled_reason", "disabled_at", "created_at", "updated_at"]
+        # disabled_*: why the platform switched the trigger off; PATCH active=true clears them.
+        read_only_fields = ["id", "agent", "disabled_reason", "disabled_at", "created_at", "updated_at"]
 
     def validate_keywords(self, value):
         if not isinstance(value, list) or not all(isinstance(k, str) for k in value):

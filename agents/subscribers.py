@@ -22,7 +22,7 @@ def schedule_reply(*, conversation_id: int, message_id: int) -> None:
     if no newer inbound message exists by then, so a burst of messages gets one reply:
     the last one's, covering them all."""
     enqueue_on_commit("agents.jobs.respond", conversation_id, message_id, queue="ai",
-                      delay=settings.AGENTS_DEBOUNCE_SECONDS)
+                      delay=settings.AGENTS_DEBOUNCE_SECONDS, job_id=services.respond_job_id(message_id))
 
 
 def on_event(event: dict) -> None:

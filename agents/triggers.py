@@ -4,6 +4,12 @@ Pure functions over plain specs (dicts), so a compiled set can be cached in
 process and its specs in Redis (agents.caches). Nothing here touches the
 database.
 
+Tenant patterns are hostile until proven otherwise: they run on the `regex`
+package with a time limit (the stdlib's `re` cannot be interrupted), a pattern
+that is pathological on inputs we can guess is refused when saved
+(`check_pattern_is_bounded`), and one that times out anyway is reported to the
+caller, which disables it (agents.services.routing).
+
 Precedence when several triggers fire: the highest `priority`; on a tie,
 finish > hand-off > keyword/regex > first message > office hours (the more
 deliberate the contact's words, the stronger); then the older trigger.
@@ -12,12 +18,16 @@ deliberate the contact's words, the stronger); then the older trigger.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
+
 KIND_RANK = {"finish": 0, "handoff": 1, "keyword": 2, "regex": 2, "first_message": 3, "office_hours": 4}
-MAX_TEXT = 4096  # re has no timeout: bound the input a tenant's pattern runs over
+MAX_TEXT = 4096  # the time limit bounds the work; this bounds what a pattern may hold on to
+DEFAULT_PATTERN_TIMEOUT = 0.05  # seconds; callers pass settings.AGENTS_PATTERN_TIMEOUT_MS
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -37,14 +47,130 @@ def normalise_words(text: str, *, case_sensitive: bool = False) -> str:
     return joined if case_sensitive else joined.casefold()
 
 
-def compile_pattern(pattern: str, *, case_sensitive: bool) -> re.Pattern:
+def compile_pattern(pattern: str, *, case_sensitive: bool) -> regex.Pattern:
     if not pattern:
         raise TriggerSpecError("pattern", "A regex trigger needs a pattern.")
     try:
-        return re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
-    except re.error as exc:
+        # Tenants write Python's re syntax (docs/agents.md): the stdlib judges it and words the
+        # error; compiling runs nothing of the pattern. It then runs on `regex` (VERSION0 is
+        # re's syntax), which can be stopped.
+        re.compile(pattern)
+        return regex.compile(pattern, regex.VERSION0 | (0 if case_sensitive else regex.IGNORECASE))
+    except (re.error, regex.error) as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         raise TriggerSpecError("pattern", f"Invalid regular expression {pattern!r}: {exc.msg}{where}.") from None
+
+
+# Repeats that can match a long run: *, +, {n,} and counts from here up.
+_LONG_REPEAT = 10
+_COUNT = re.compile(r"\{(\d*)(,?)(\d*)\}")
+
+
+def _repeat_at(pattern: str, i: int) -> tuple[int, bool]:
+    """(length of the quantifier at i, whether it repeats unboundedly); (0, False) if none.
+    Possessive (`a++`) and atomic forms never backtrack, so they do not count."""
+    if i >= len(pattern):
+        return 0, False
+    length, long = 0, False
+    if pattern[i] in "*+":
+        length, long = 1, True
+    elif pattern[i] == "?":
+        length = 1
+    elif pattern[i] == "{" and (count := _COUNT.match(pattern, i)) and (count.group(1) or count.group(3)):
+        low, comma, high = count.groups()
+        length = count.end() - i
+        long = bool(comma) and (not high or int(high) >= _LONG_REPEAT) or (not comma and int(low) >= _LONG_REPEAT)
+    if not length:
+        return 0, False
+    if pattern[i + length:i + length + 1] == "+":
+        return length + 1, False
+    if pattern[i + length:i + length + 1] == "?":
+        length += 1  # lazy: backtracks all the same
+    return length, long
+
+
+def _nested_repeat(pattern: str) -> str | None:
+    """The first group that repeats unboundedly around something that also does: `(a+)+`, `(\\w*\\s?)*`.
+
+    Such a group can split one run of text in exponentially many ways, and a
+    backtracking engine tries them all when the match fails. A heuristic on the
+    text (no parse tree needed), erring towards refusing: the tenant is told why.
+    """
+    stack: list[tuple[int, bool, bool]] = []  # (group start, holds a long repeat, atomic)
+    holds_long = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            length, long = _repeat_at(pattern, i)
+            holds_long = holds_long or long
+            i += length
+            continue
+        if char == "[":
+            i += 1
+            if pattern[i:i + 1] == "^":
+                i += 1
+            if pattern[i:i + 1] == "]":
+                i += 1
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            length, long = _repeat_at(pattern, i)
+            holds_long = holds_long or long
+            i += length
+            continue
+        if char == "(":
+            stack.append((i, holds_long, pattern.startswith("(?>", i)))
+            holds_long = False
+            i += 1
+            continue
+        if char == ")" and stack:
+            start, outer_long, atomic = stack.pop()
+            length, long = _repeat_at(pattern, i + 1)
+            if long and holds_long and not atomic:
+                return pattern[start:i + 1 + length]
+            holds_long = outer_long or holds_long or long
+            i += 1 + length
+            continue
+        length, long = _repeat_at(pattern, i + 1)
+        holds_long = holds_long or long
+        i += 1 + length
+    return None
+
+
+def _adversarial_inputs(pattern: str) -> Iterator[str]:
+    """Long runs of what the pattern itself matches, ending in what it does not: the inputs
+    on which a backtracking pattern fails slowest."""
+    letters = [c for c in dict.fromkeys(pattern) if c.isalnum() or c == " "][:6]
+    for char in dict.fromkeys([*letters, "a", "0", " "]):
+        for length in (40, MAX_TEXT - 1):
+            yield char * length + "!"
+            yield char * length + "\x00"
+
+
+def check_pattern_is_bounded(pattern: str, *, case_sensitive: bool, timeout: float) -> None:
+    """Refuse a pattern that can take exponential time, where that can be seen before it runs.
+
+    Two checks: nested unbounded repeats in the text of the pattern, then a trial
+    against adversarial inputs under the same time limit routing uses. What
+    passes both and still times out on a real message is disabled then.
+    """
+    compiled = compile_pattern(pattern, case_sensitive=case_sensitive)
+    nested = _nested_repeat(pattern)
+    if nested:
+        raise TriggerSpecError(
+            "pattern", f"Refused: {nested!r} repeats something that itself repeats (nested quantifiers), which "
+                       "can take exponential time on a message that almost matches. Repeat once, e.g. (a+)+ → a+, "
+                       "or use a possessive quantifier (a++) or an atomic group (?>...).")
+    for text in _adversarial_inputs(pattern):
+        try:
+            compiled.search(text, timeout=timeout)
+        except TimeoutError:
+            sample = text[:12] + ("…" if len(text) > 12 else "")
+            raise TriggerSpecError(
+                "pattern", f"Refused: the pattern takes longer than {timeout * 1000:.0f} ms on a message like "
+                           f"{sample!r} ({len(text)} characters): catastrophic backtracking. Simplify it.") from None
 
 
 def _parse_hhmm(value: object, field_name: str) -> time:
@@ -101,7 +227,7 @@ class CompiledTrigger:
     keywords: list[str] = field(default_factory=list)
     match: str = "contains"
     case_sensitive: bool = False
-    regex: re.Pattern | None = None
+    regex: regex.Pattern | None = None
     hours: list = field(default_factory=list)
     outside_hours: bool = False
 
@@ -123,11 +249,13 @@ class CompiledTrigger:
                 return True
         return False
 
-    def fires(self, *, text: str, is_first: bool, local_now: datetime) -> bool:
+    def fires(self, *, text: str, is_first: bool, local_now: datetime,
+              timeout: float = DEFAULT_PATTERN_TIMEOUT) -> bool:
+        """Raises TimeoutError when a regex runs past `timeout` seconds."""
         if self.kind in ("keyword", "handoff", "finish"):
             return self._keyword_hit(text)
         if self.kind == "regex":
-            return bool(self.regex and self.regex.search((text or "")[:MAX_TEXT]))
+            return bool(self.regex and self.regex.search((text or "")[:MAX_TEXT], timeout=timeout))
         if self.kind == "first_message":
             return is_first
         if self.kind == "office_hours":
@@ -181,12 +309,25 @@ class CompiledTriggers:
         return cls(triggers=compiled, default_agent_id=data.get("default_agent_id"),
                    human_agent_id=data.get("human_agent_id"), time_zone=data.get("time_zone") or "UTC")
 
-    def evaluate(self, *, text: str, is_first: bool, now: datetime) -> CompiledTrigger | None:
-        """The winning trigger for one inbound message, or None."""
+    def evaluate(self, *, text: str, is_first: bool, now: datetime, timeout: float = DEFAULT_PATTERN_TIMEOUT,
+                 timed_out: set[int] | None = None) -> CompiledTrigger | None:
+        """The winning trigger for one inbound message, or None.
+
+        A pattern that runs past `timeout` does not fire; its id is added to
+        `timed_out` (pass the same set for every message of a run: a trigger in
+        it is skipped, not given another `timeout` to burn) and the others are
+        evaluated as if it did not exist.
+        """
+        timed_out = set() if timed_out is None else timed_out
         local_now = self.local_time(now)
         for trigger in self.triggers:  # sorted by precedence: the first that fires wins
-            if trigger.fires(text=text, is_first=is_first, local_now=local_now):
-                return trigger
+            if trigger.id in timed_out:
+                continue
+            try:
+                if trigger.fires(text=text, is_first=is_first, local_now=local_now, timeout=timeout):
+                    return trigger
+            except TimeoutError:
+                timed_out.add(trigger.id)
         return None
 
     def local_time(self, now: datetime) -> datetime:

@@ -33,3 +33,8 @@ cron.register(operations_jobs.evaluate_alerts, queue_name="maintenance", interva
 from mirror import jobs as mirror_jobs  # noqa: E402
 
 cron.register(mirror_jobs.sweep_backlog, queue_name="maintenance", interval=60, result_ttl=300)
+
+# Agents (issue 14): inbound messages whose reply job was lost (emptied Redis, killed worker).
+from agents import jobs as agents_jobs  # noqa: E402
+
+cron.register(agents_jobs.sweep, queue_name="maintenance", interval=15, result_ttl=60)

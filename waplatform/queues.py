@@ -82,8 +82,13 @@ def _job_path(job: str) -> str:
     return job
 
 
-def enqueue_many(job: str, args_list: list[tuple], *, queue: str) -> None:
-    """Enqueue one job per argument tuple in one round trip (sweepers re-enqueueing due rows)."""
+def enqueue_many(job: str, args_list: list[tuple], *, queue: str, job_ids: list[str] | None = None) -> None:
+    """Enqueue one job per argument tuple in one round trip (sweepers re-enqueueing due rows).
+
+    `job_ids`, one per tuple, when the job has a stable id (its first enqueue used it too).
+    """
     if args_list:
         rq_queue = get_queue(queue)
-        rq_queue.enqueue_many([rq_queue.prepare_data(_job_path(job), args) for args in args_list])
+        ids = job_ids or [None] * len(args_list)
+        rq_queue.enqueue_many([rq_queue.prepare_data(_job_path(job), args, job_id=job_id)
+                               for args, job_id in zip(args_list, ids)])

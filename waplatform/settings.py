@@ -373,6 +373,15 @@ AGENTS_FALLBACK_TEXT = env("AGENTS_FALLBACK_TEXT",
 AGENTS_ANSWER_GROUPS = env.bool("AGENTS_ANSWER_GROUPS", default=False)
 # Loop guard: at most this many automated replies per conversation per minute.
 AGENTS_MAX_REPLIES_PER_MINUTE = env.int("AGENTS_MAX_REPLIES_PER_MINUTE", default=6)
+# Tenant regex triggers: time limit per pattern and message; past it the trigger is disabled.
+AGENTS_PATTERN_TIMEOUT_MS = env.int("AGENTS_PATTERN_TIMEOUT_MS", default=50)
+# The agents sweep (agents.jobs.sweep, every 15 s): an inbound message still unanswered this long
+# after its debounced job was due is answered again (a job lost with Redis or a killed worker);
+# older than AGENTS_RESUME_MAX_AGE_SECONDS it is left alone (a late answer to a stale question,
+# e.g. after a suspension, does more harm than none).
+AGENTS_SWEEP_GRACE_SECONDS = env.float("AGENTS_SWEEP_GRACE_SECONDS", default=10.0)
+AGENTS_SWEEP_BATCH = env.int("AGENTS_SWEEP_BATCH", default=200)
+AGENTS_RESUME_MAX_AGE_SECONDS = env.int("AGENTS_RESUME_MAX_AGE_SECONDS", default=30 * 60)
 AGENTS_TRIGGER_CACHE_SECONDS = env.int("AGENTS_TRIGGER_CACHE_SECONDS", default=24 * 3600)
 AGENTS_RESPONSE_CACHE_SECONDS = env.int("AGENTS_RESPONSE_CACHE_SECONDS", default=3600)
 # LLM agents: any OpenAI-compatible /chat/completions. Agent fields win, then the tenant's

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rq.job import Job, JobStatus
 
 from agents import caches, selectors
 from agents.models import Agent, AgentReply, ConversationState
@@ -20,6 +22,7 @@ from agents.responders import Answer, knowledge_base, llm
 from agents.services.routing import handoff, lock_state, route_inbound
 from messaging import services as messaging
 from messaging.models import Conversation, Message
+from waplatform.queues import enqueue_many, get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ def record_reply(*, conversation_id: int, message_id: int, agent_id: int, answer
     if not greeting and agent.greeting and agent_id not in state.greeted_agents:
         text = f"{agent.greeting}\n\n{text}"
     contact = Message.objects.select_related("contact", "tenant__tier").get(pk=message_id)
+    if not contact.tenant.is_active:
+        return None  # suspended while the responder ran
     accepted = messaging.send_message(tenant=contact.tenant, to=contact.contact.wa_id, type="text", text=text)
     AgentReply.objects.create(
         tenant_id=state.tenant_id, conversation_id=conversation_id, agent_id=agent_id, message=accepted.message,
@@ -106,9 +111,13 @@ def respond(*, conversation_id: int, message_id: int, now: datetime | None = Non
     """The `ai` job: route the new messages, then answer once for all of them. Returns what happened."""
     if selectors.newer_inbound_exists(conversation_id=conversation_id, message_id=message_id):
         return "superseded by a newer message"  # its own job comes after the debounce window
-    conversation = Conversation.objects.select_related("contact").filter(pk=conversation_id).first()
+    conversation = Conversation.objects.select_related("contact", "tenant").filter(pk=conversation_id).first()
     if conversation is None:
         return "conversation gone"
+    if not conversation.tenant.is_active:
+        # Not even routed: a suspended tenant's triggers are its code too. Nothing is marked
+        # answered, so after reactivation the sweep answers what is still recent.
+        return "tenant suspended"
     if "@g.us" in conversation.contact.wa_id and not settings.AGENTS_ANSWER_GROUPS:
         return "group chat"
     now = now or timezone.now()
@@ -141,3 +150,49 @@ def respond(*, conversation_id: int, message_id: int, now: datetime | None = Non
         logger.warning("conversation %s: reply not sent: %s", conversation_id, exc)
         return f"not sent: {exc}"
     return f"answered ({answer.source})" if sent else "state changed while answering"
+
+
+def respond_job_id(message_id: int) -> str:
+    """One rq job id per inbound message: the subscriber's and the sweep's are the same job,
+    so an event handed over twice, or a sweep racing a slow queue, schedules it once."""
+    return f"agents-respond-{message_id}"
+
+
+def _in_flight(job: Job | None, now: datetime) -> bool:
+    if job is None:
+        return False  # lost: emptied Redis, or expired
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    if status == JobStatus.STARTED and job.started_at is not None:
+        # A job stays "started" when its worker was killed; past what a respond job can take
+        # (every LLM attempt timing out) it is presumed dead.
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=dt_timezone.utc)
+        longest = settings.AGENTS_LLM_TIMEOUT_SECONDS * settings.AGENTS_LLM_MAX_ATTEMPTS + 30
+        return now - started < timedelta(seconds=longest)
+    return False
+
+
+def sweep_unanswered(*, now: datetime | None = None) -> int:
+    """Enqueue `respond` for inbound messages whose reply is overdue; returns how many.
+
+    The agents' side of the outbox guarantee: the reply job is scheduled after
+    commit, so a Redis emptied or a worker killed between the message and its
+    answer loses the job, never the message. This finds the message again
+    (agents.selectors.unanswered_inbound) and schedules the job, unless it is
+    still on its way. respond itself re-checks everything, so a duplicate does
+    nothing.
+    """
+    now = now or timezone.now()
+    due = selectors.unanswered_inbound(now=now, limit=settings.AGENTS_SWEEP_BATCH)
+    if not due:
+        return 0
+    connection = get_queue("ai").connection
+    jobs = Job.fetch_many([respond_job_id(message_id) for _, message_id in due], connection=connection)
+    lost = [(conversation_id, message_id) for (conversation_id, message_id), job in zip(due, jobs)
+            if not _in_flight(job, now)]
+    enqueue_many("agents.jobs.respond", lost, queue="ai",
+                  job_ids=[respond_job_id(message_id) for _, message_id in lost])
+    if lost:
+        logger.info("agents sweep: %d unanswered inbound messages re-enqueued", len(lost))
+    return len(lost)

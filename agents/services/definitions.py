@@ -11,11 +11,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from agents import caches, llm_keys
 from agents.models import Agent, AgentConfig, KnowledgeEntry, Trigger
-from agents.triggers import TriggerSpecError, compile_spec, validate_time_zone
+from agents.triggers import TriggerSpecError, check_pattern_is_bounded, compile_spec, validate_time_zone
 from tenants.models import Tenant
+from waplatform.events import publish_event
 
 AGENT_FIELDS = {
     "name", "kind", "is_default", "active", "greeting", "fallback_text", "confidence_threshold",
@@ -131,6 +133,9 @@ def check_trigger(*, trigger: Trigger) -> None:
                       "outside_hours": trigger.outside_hours, "priority": trigger.priority})
         if trigger.kind == Trigger.Kind.OFFICE_HOURS:
             validate_time_zone(trigger.tenant.time_zone)
+        if trigger.kind == Trigger.Kind.REGEX:
+            check_pattern_is_bounded(trigger.pattern, case_sensitive=trigger.case_sensitive,
+                                     timeout=settings.AGENTS_PATTERN_TIMEOUT_MS / 1000)
     except TriggerSpecError as exc:
         raise ValidationError({exc.field: str(exc)}) from None
     trigger.full_clean()
@@ -160,15 +165,43 @@ def update_trigger(*, trigger: Trigger, **fields) -> Trigger:
     if unknown:
         raise TypeError(f"unknown trigger fields {sorted(unknown)}")
     trigger = Trigger.objects.select_for_update().select_related("tenant").get(pk=trigger.pk)
-    old_agent = trigger.agent_id
+    old_agent, old_pattern = trigger.agent_id, trigger.pattern
     for name, value in fields.items():
         setattr(trigger, name, value)
     check_trigger(trigger=trigger)
+    if trigger.disabled_reason and trigger.active and (fields.get("active") or trigger.pattern != old_pattern):
+        # The tenant switched it back on (or fixed the pattern), having passed the check above.
+        trigger.disabled_reason, trigger.disabled_at = "", None
     trigger.save()
     _bump_agent(old_agent)
     _bump_agent(trigger.agent_id if trigger.agent_id != old_agent else None)
     _invalidate_triggers_on_commit(trigger.tenant_id)
     return trigger
+
+
+@transaction.atomic
+def disable_trigger(*, trigger_id: int, reason: str, conversation_id: int | None = None,
+                    message_id: int | None = None) -> bool:
+    """The platform switches a trigger off (its pattern ran past the time limit) and tells the tenant.
+
+    Event `trigger.disabled`, to the tenant's webhooks and inbox like any other.
+    False when it was already off: one event per disabling, however many jobs saw it.
+    """
+    trigger = Trigger.objects.select_for_update().filter(pk=trigger_id, active=True).first()
+    if trigger is None:
+        return False
+    trigger.active = False
+    trigger.disabled_reason = reason[:500]
+    trigger.disabled_at = timezone.now()
+    trigger.save(update_fields=["active", "disabled_reason", "disabled_at", "updated_at"])
+    _bump_agent(trigger.agent_id)
+    _invalidate_triggers_on_commit(trigger.tenant_id)
+    publish_event(tenant_id=trigger.tenant_id, type="trigger.disabled", data={
+        "trigger_id": trigger.pk, "agent_id": trigger.agent_id, "kind": trigger.kind, "pattern": trigger.pattern,
+        "reason": trigger.disabled_reason, "disabled_at": trigger.disabled_at.isoformat(),
+        "conversation_id": conversation_id, "message_id": message_id,
+    })
+    return True
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ their switches or answer the same message twice.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,8 +17,12 @@ from django.utils import timezone
 
 from agents import caches, selectors
 from agents.models import Agent, AgentReply, AgentSwitch, ConversationState
+from agents.services.definitions import disable_trigger
+from agents.triggers import CompiledTrigger, CompiledTriggers
 from messaging.models import Conversation, Message
 from waplatform.events import publish_event
+
+logger = logging.getLogger(__name__)
 
 
 def lock_state(*, conversation_id: int) -> ConversationState:
@@ -68,39 +73,82 @@ def _switch(state: ConversationState, *, to_agent: Agent | None, reason: str, tr
     return switch
 
 
-@transaction.atomic
 def route_inbound(*, conversation_id: int, up_to: int, now: datetime | None = None) -> ConversationState:
     """Run the tenant's triggers over every inbound message not routed yet, in order.
+
+    The triggers are the tenant's code (its regular expressions): they run
+    first, outside any transaction, each under AGENTS_PATTERN_TIMEOUT_MS; a
+    pattern that runs past it is disabled and the tenant told
+    (`trigger.disabled`), and the other triggers decide. Only then is the state
+    row locked, for a short write that applies the decisions to the messages no
+    other job routed meanwhile. Holding the lock while a tenant's pattern runs
+    would stop every write of every tenant on SQLite (issue 13).
 
     While a person owns the conversation no trigger moves it: the person hands
     it back with /resume. An office-hours choice lapses when its window ends.
     """
     now = now or timezone.now()
+    tenant_id = Conversation.objects.values_list("tenant_id", flat=True).get(pk=conversation_id)
+    compiled = selectors.compiled_triggers_for(tenant_id=tenant_id)
+    routed_through = ConversationState.objects.filter(conversation_id=conversation_id) \
+        .values_list("routed_through", flat=True).first() or 0
+    decisions: dict[int, CompiledTrigger | None] = {}
+    timed_out: set[int] = set()
+    timed_out_on: dict[int, int] = {}  # trigger → the message it ran past the limit on
+    timeout = settings.AGENTS_PATTERN_TIMEOUT_MS / 1000
+    messages = Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN,
+                                      pk__gt=routed_through, pk__lte=up_to).order_by("pk")
+    for message in messages:
+        decisions[message.pk] = compiled.evaluate(
+            text=message.text, is_first=selectors.is_first_inbound(message=message), now=now, timeout=timeout,
+            timed_out=timed_out)
+        for trigger_id in timed_out - timed_out_on.keys():
+            timed_out_on[trigger_id] = message.pk
+    for trigger_id, message_id in sorted(timed_out_on.items()):
+        logger.warning("trigger %s of tenant %s ran past %s ms on message %s: disabled",
+                       trigger_id, tenant_id, settings.AGENTS_PATTERN_TIMEOUT_MS, message_id)
+        disable_trigger(trigger_id=trigger_id, conversation_id=conversation_id, message_id=message_id,
+                        reason=f"Its pattern ran longer than {settings.AGENTS_PATTERN_TIMEOUT_MS} ms on an inbound "
+                               "message (catastrophic backtracking), so the platform switched it off; the other "
+                               "triggers went on. Simplify the pattern, then activate the trigger again.")
+    return _apply_routing(conversation_id=conversation_id, up_to=up_to, decisions=decisions, compiled=compiled,
+                          now=now)
+
+
+@transaction.atomic
+def _apply_routing(*, conversation_id: int, up_to: int, decisions: dict[int, CompiledTrigger | None],
+                   compiled: CompiledTriggers, now: datetime) -> ConversationState:
+    """Apply decisions made outside the lock to the messages still unrouted under it.
+
+    No tenant pattern runs here: only keywords already decided and the
+    office-hours clock. A message routed by another job meanwhile is skipped;
+    one committed after the decisions were made (below up_to) routes as if no
+    trigger fired, as it would have had it committed after the read.
+    """
     state = lock_state(conversation_id=conversation_id)
-    compiled = selectors.compiled_triggers_for(tenant_id=state.tenant_id)
     agents = {a.pk: a for a in Agent.objects.filter(tenant_id=state.tenant_id, active=True)}
     if state.active_agent_id is None and state.owner == ConversationState.Owner.AUTOMATED \
             and compiled.default_agent_id in agents:
         # The starting point, not a switch: nothing to log, no cache to clear.
         state.active_agent = agents[compiled.default_agent_id]
         state.save(update_fields=["active_agent", "updated_at"])
-    messages = Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.IN,
-                                      pk__gt=state.routed_through, pk__lte=up_to).order_by("pk")
-    for message in messages:
+    for message_id in sorted(decisions):
+        if message_id <= state.routed_through:
+            continue
         if state.owner == ConversationState.Owner.HUMAN:
             break
-        trigger = compiled.evaluate(text=message.text, is_first=selectors.is_first_inbound(message=message), now=now)
+        trigger = decisions[message_id]
         if trigger is not None:
             target = agents.get(compiled.target_of(trigger))
             if target is not None:
                 _switch(state, to_agent=target, reason=AgentSwitch.Reason.TRIGGER, trigger_id=trigger.id,
-                        message_id=message.pk, note=f"{trigger.kind} trigger {trigger.id}")
+                        message_id=message_id, note=f"{trigger.kind} trigger {trigger.id}")
             continue
         current = compiled.by_id(state.active_trigger_id)
         if current is not None and current.kind == "office_hours" and not current.fires(
                 text="", is_first=False, local_now=compiled.local_time(now)):
             _switch(state, to_agent=agents.get(compiled.default_agent_id), reason=AgentSwitch.Reason.OFFICE_HOURS_ENDED,
-                    message_id=message.pk)
+                    message_id=message_id)
     if up_to > state.routed_through:
         state.routed_through = up_to
         state.save(update_fields=["routed_through", "updated_at"])
