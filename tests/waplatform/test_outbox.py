@@ -10,10 +10,11 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from messaging.models import WebhookDelivery
 from messaging.webhooks_out import create_endpoint
+from tests.processes import test_database_url
 from waplatform import outbox
 from waplatform.events import publish_event, register_subscriber, unregister_subscriber
 from waplatform.models import OutboxEvent
@@ -65,11 +66,6 @@ def test_subscribers_hear_nothing_before_commit(transactional_db, tenant, record
 def test_a_publisher_killed_between_commit_and_fan_out_loses_no_event(transactional_db, tenant, settings):
     """The publishing process exits right after its commit, before any subscriber ran;
     the relay hands the event over, and the tenant's webhook gets its delivery."""
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    else:
-        database_url = f"sqlite:///{db['NAME']}"
     settings.EGRESS_ALLOW_PRIVATE_URLS = True
     endpoint = create_endpoint(tenant=tenant, url="http://127.0.0.1:9/in", event_types=["*"])
     script = (
@@ -80,7 +76,7 @@ def test_a_publisher_killed_between_commit_and_fan_out_loses_no_event(transactio
         "    transaction.on_commit(lambda: os._exit(9))\n"  # runs before the fan-out hook
         f"    publish_event(tenant_id={tenant.pk}, type='message.received', data={{'conversation_id': 7}})\n"
     )
-    env = {**os.environ, "DATABASE_URL": database_url, "OUTBOX_RELAY_GRACE_SECONDS": "0"}
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "OUTBOX_RELAY_GRACE_SECONDS": "0"}
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 9, result.stderr[-2000:]
