@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 
-def test_database_url() -> str:
+def shared_database_url() -> str:
     """DATABASE_URL of the database this test run created, for a subprocess to share it."""
     s = connection.settings_dict
     if connection.vendor == "sqlite":

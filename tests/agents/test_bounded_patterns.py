@@ -30,7 +30,7 @@ from tests.agents.conftest import inbound, work_agents
 from tests.bridges.conftest import REPO_ROOT, webhook_receiver  # noqa: F401  (fixture)
 from tests.conftest import client_for
 from tests.messaging.conftest import work_until
-from tests.processes import stop_group, test_database_url
+from tests.processes import stop_group, shared_database_url
 from tests.waiting import wait_until
 from waplatform.models import OutboxEvent
 from waplatform.redis import get_redis
@@ -55,7 +55,7 @@ def ai_worker_process(transactional_db):
     def start(**env: str) -> subprocess.Popen:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "run_worker_pool", "ai", "--num-workers", "1"], cwd=REPO_ROOT,
-            env={**os.environ, "DATABASE_URL": test_database_url(), "EGRESS_ALLOW_PRIVATE_URLS": "true", **env},
+            env={**os.environ, "DATABASE_URL": shared_database_url(), "EGRESS_ALLOW_PRIVATE_URLS": "true", **env},
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(process)
         return process

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from messaging.models import WebhookDelivery
 from messaging.webhooks_out import create_endpoint
-from tests.processes import test_database_url
+from tests.processes import shared_database_url
 from waplatform import outbox
 from waplatform.events import publish_event, register_subscriber, unregister_subscriber
 from waplatform.models import OutboxEvent
@@ -76,7 +76,7 @@ def test_a_publisher_killed_between_commit_and_fan_out_loses_no_event(transactio
         "    transaction.on_commit(lambda: os._exit(9))\n"  # runs before the fan-out hook
         f"    publish_event(tenant_id={tenant.pk}, type='message.received', data={{'conversation_id': 7}})\n"
     )
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "OUTBOX_RELAY_GRACE_SECONDS": "0"}
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), "OUTBOX_RELAY_GRACE_SECONDS": "0"}
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 9, result.stderr[-2000:]
