@@ -180,3 +180,18 @@ def test_inbound_for_a_number_no_tenant_holds_is_stored_nowhere_and_counted(db, 
     assert stored_after_unknown == (0, 0)
     assert ("bridge_events_unrouted", {"dialect": "cloud"}, 1) in counters.read_all()
     assert known.json()["received"] == 1 and Message.objects.get().tenant_id == a.pk
+
+
+def test_staff_assign_a_number_in_the_admin_and_its_page_never_shows_a_token(db, staff_client):
+    tenant = TenantFactory()
+
+    added = staff_client.post("/admin/pooling/cloudnumber/add/", {"phone_number_id": "3000001", "tenant": tenant.pk})
+    number = CloudNumber.objects.get(phone_number_id="3000001")
+    CloudNumber.objects.filter(pk=number.pk).update(access_token="EAAG-stored-secret")
+    page = staff_client.get(f"/admin/pooling/cloudnumber/{number.pk}/change/").content.decode()
+    taken = staff_client.post("/admin/pooling/cloudnumber/add/", {"phone_number_id": "3000001",
+                                                                 "tenant": TenantFactory().pk})
+
+    assert added.status_code == 302 and (number.tenant_id, number.source) == (tenant.pk, "staff")
+    assert "3000001" in page and "EAAG-stored-secret" not in page
+    assert taken.status_code == 200 and CloudNumber.objects.get().tenant_id == tenant.pk  # the form refused it
