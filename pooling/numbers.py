@@ -136,6 +136,9 @@ def release_number(*, phone_number_id: str) -> CloudNumber | None:
                                       wanted=True).exists():
         raise NumberInUse(f"Tenant {number.tenant.slug} runs a session on {phone_number_id}: stop it first "
                           "(POST /api/v1/session/stop as the tenant).")
+    # The stopped session forgets it too, so its next start without a number is not refused for it.
+    WhatsAppSession.objects.filter(tenant_id=number.tenant_id, phone_number_id=phone_number_id).update(
+        phone_number_id="")
     number.delete()
     return number
 

@@ -63,8 +63,9 @@ def test_a_number_held_by_a_tenant_cannot_be_assigned_to_another_nor_released_wh
     assert to_b.status_code == 409 and to_b.json()["code"] == "number_taken"
     assert released_in_use.status_code == 409 and "stop it first" in released_in_use.json()["detail"]
     assert released.status_code == 204 and not CloudNumber.objects.exists()
-    # and without the number A cannot start on it again
+    # and without the number A cannot start on it again, but can start without it
     assert start(client_for(a), "1000001").json()["code"] == "number_not_assigned"
+    assert client_for(a).post("/api/v1/session/start").status_code == 202
 
 
 def test_a_tenants_key_cannot_use_the_staff_number_api(db, api_client, tenant):
