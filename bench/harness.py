@@ -376,7 +376,10 @@ def start_working_sessions(tenants, *, timeout: float = 120, phone_number_ids: d
     from pooling.models import WhatsAppSession
 
     for tenant in tenants:
-        pooling.start_session(tenant=tenant, phone_number_id=(phone_number_ids or {}).get(tenant.pk, ""))
+        number = (phone_number_ids or {}).get(tenant.pk, "")
+        if number:
+            pooling.assign_number(phone_number_id=number, tenant=tenant)
+        pooling.start_session(tenant=tenant, phone_number_id=number)
     ids = [t.pk for t in tenants]
     wait_until(lambda: WhatsAppSession.objects.filter(tenant_id__in=ids, status="WORKING").count() == len(ids),
                timeout=timeout, interval=0.2, what=f"{len(ids)} session(s) WORKING")

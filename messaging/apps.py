@@ -7,9 +7,12 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         from messaging import live, selectors, webhooks_out
+        from messaging.services.resume import schedule_resume
         from pooling.costs import register_cost_contributor
+        from tenants.services import register_reactivation_hook
         from waplatform.events import register_subscriber
 
         register_subscriber("messaging.live", live.broadcast_event)
         register_subscriber("messaging.webhooks", webhooks_out.fan_out_event)
         register_cost_contributor("messages", selectors.message_costs_by_tenant)
+        register_reactivation_hook("messaging", schedule_resume)

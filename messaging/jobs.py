@@ -11,6 +11,12 @@ def deliver_webhook(delivery_id: int) -> str:
     return webhooks_out.deliver_webhook(delivery_id=delivery_id)
 
 
+def resume_tenant(tenant_id: int) -> str:
+    """After a reactivation (tenants.services.reactivate_tenant)."""
+    resumed = services.resume_tenant(tenant_id=tenant_id)
+    return f"messages={resumed.messages} deliveries={resumed.deliveries}"
+
+
 def sweep() -> list[str]:
     """Every minute on `maintenance` (waplatform/cron.py)."""
     return services.sweep().lines()

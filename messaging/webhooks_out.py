@@ -171,7 +171,9 @@ def _earlier_open_sibling():
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     """Take the delivery for one attempt; its lease is next_attempt_at, so a retry waiting
     and a job holding the delivery both read as "not due"."""
-    claimable = WebhookDelivery.objects.select_related("endpoint").filter(status__in=WebhookDelivery.OPEN)
+    # A suspended tenant's deliveries are not claimable: they stay due until its reactivation.
+    claimable = WebhookDelivery.objects.select_related("endpoint").filter(
+        status__in=WebhookDelivery.OPEN, endpoint__tenant__status=Tenant.Status.ACTIVE)
     return leases.claim(claimable, pk=delivery_id, lease_field="next_attempt_at",
                         lease_seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS, take=_start_attempt)
 
@@ -298,8 +300,18 @@ def requeue_due_deliveries() -> int:
 
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS)
+    return _requeue_heads(WebhookDelivery.objects.filter(next_attempt_at__lte=stuck_before))
+
+
+def requeue_tenant_deliveries(*, tenant_id: int) -> int:
+    """After a reactivation: the tenant's open deliveries that came due while it was suspended."""
+    return _requeue_heads(WebhookDelivery.objects.filter(endpoint__tenant_id=tenant_id,
+                                                         next_attempt_at__lte=timezone.now()))
+
+
+def _requeue_heads(deliveries) -> int:
     due = list(
-        WebhookDelivery.objects.filter(status__in=WebhookDelivery.OPEN, next_attempt_at__lte=stuck_before)
+        deliveries.filter(status__in=WebhookDelivery.OPEN, endpoint__tenant__status=Tenant.Status.ACTIVE)
         .exclude(Exists(_earlier_open_sibling()))
         .order_by("pk")
         .values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]

@@ -111,10 +111,16 @@ class StateCollector:
 
         lookups = CounterMetricFamily("wap_cache_lookups", "Trigger and AI response cache lookups",
                                       labels=["cache", "result"])
+        unrouted = CounterMetricFamily("wap_bridge_events_unrouted",
+                                       "Signed bridge events for a number or session no tenant holds (dropped)",
+                                       labels=["dialect"])
         for name, labels, value in counters.read_all():
             if name == "cache_lookups":
                 lookups.add_metric([labels.get("cache", ""), labels.get("result", "")], value)
+            elif name == "bridge_events_unrouted":
+                unrouted.add_metric([labels.get("dialect", "")], value)
         yield lookups
+        yield unrouted
 
         deliveries = GaugeMetricFamily("wap_webhook_deliveries", "Deliveries to tenants' endpoints by outcome",
                                        labels=["status"])

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from pooling import services
-from pooling.models import Assignment, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
+from pooling.models import Assignment, CloudNumber, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
 
 # History inlines show the latest rows only: a slot or a session gathers history
 # for as long as it lives, and the change page must not grow with it.
@@ -176,6 +176,53 @@ class SessionEventAdmin(ReadOnlyAdmin):
     search_fields = ["session__name", "note"]
     list_select_related = ["session", "slot"]
     date_hierarchy = "at"
+
+
+class CloudNumberForm(forms.ModelForm):
+    class Meta:
+        model = CloudNumber
+        fields = ["phone_number_id", "tenant"]
+
+
+@admin.register(CloudNumber)
+class CloudNumberAdmin(admin.ModelAdmin):
+    """Assigning numbers of the operator's Meta app to tenants; saves and deletes go through services.
+
+    A tenant's own token (claimed numbers) is never shown; moving a number means
+    releasing it (delete) and assigning it again.
+    """
+
+    list_display = ["phone_number_id", "tenant", "source", "display_phone_number", "assigned_at"]
+    list_filter = ["source"]
+    search_fields = ["phone_number_id", "tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]
+    autocomplete_fields = ["tenant"]
+    form = CloudNumberForm
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["phone_number_id", "tenant", "source", "display_phone_number", "assigned_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) or ["phone_number_id", "tenant"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        # The form's unique check already refused a held number; this is the race.
+        try:
+            number = services.assign_number(phone_number_id=obj.phone_number_id, tenant=obj.tenant)
+        except services.NumberError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        obj.pk = number.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        try:
+            services.release_number(phone_number_id=obj.phone_number_id)
+        except services.NumberError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
 
 
 @admin.register(PoolSnapshot)

@@ -7,14 +7,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pooling import services
-from pooling.models import Slot
+from pooling.models import CloudNumber, Slot
 from pooling.selectors import pool_statuses
-from tenants.models import Tier
+from tenants.models import Tenant, Tier
 
 
 class SessionConflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "session_conflict"
+
+
+class NumberRefused(APIException):
+    def __init__(self, exc: services.NumberError):
+        self.status_code = exc.http_status
+        super().__init__(detail=str(exc), code=exc.code)
 
 
 class SessionSerializer(serializers.Serializer):
@@ -73,6 +79,8 @@ class SessionStartView(APIView):
         tenant = request.auth.tenant
         try:
             services.start_session(tenant=tenant, phone_number_id=data.validated_data.get("phone_number_id", ""))
+        except services.NumberError as exc:
+            raise NumberRefused(exc) from None
         except services.SessionError as exc:
             raise SessionConflict(str(exc))
         return Response(_session_body(services.read_session(tenant=tenant)), status=status.HTTP_202_ACCEPTED)
@@ -148,3 +156,90 @@ class StaffSlotsView(APIView):
         except services.SlotUnreachable as exc:
             return Response({"code": "slot_unreachable", "detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"id": slot.pk, "name": slot.name, "state": slot.state}, status=status.HTTP_201_CREATED)
+
+
+# --- Cloud numbers ------------------------------------------------------------------
+
+
+class NumberSerializer(serializers.ModelSerializer):
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    own_token = serializers.SerializerMethodField(help_text="Sends use the tenant's own Meta token")
+
+    class Meta:
+        model = CloudNumber
+        fields = ["phone_number_id", "tenant", "source", "display_phone_number", "own_token", "assigned_at"]
+
+    def get_own_token(self, number) -> bool:
+        return bool(number.access_token)
+
+
+class NumberClaimInput(serializers.Serializer):
+    phone_number_id = serializers.RegexField(r"^\d{5,32}$", help_text="Meta's id of the number")
+    access_token = serializers.CharField(max_length=1024, write_only=True,
+                                         help_text="Your Meta access token that can read the number")
+
+
+class NumbersView(APIView):
+    """The Cloud API numbers the calling tenant holds (only these can be named in session/start)."""
+
+    @extend_schema(responses=NumberSerializer(many=True))
+    def get(self, request):
+        numbers = CloudNumber.objects.filter(tenant=request.auth.tenant).select_related("tenant")
+        return Response(NumberSerializer(numbers, many=True).data)
+
+
+class NumberClaimView(APIView):
+    """Claim a Cloud number by proving your access token reads it on Meta's Graph API."""
+
+    @extend_schema(request=NumberClaimInput, responses={201: NumberSerializer})
+    def post(self, request):
+        data = NumberClaimInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            number = services.claim_number_with_token(tenant=request.auth.tenant, **data.validated_data)
+        except services.NumberError as exc:
+            raise NumberRefused(exc) from None
+        return Response(NumberSerializer(number).data, status=status.HTTP_201_CREATED)
+
+
+class StaffNumberInput(serializers.Serializer):
+    phone_number_id = serializers.RegexField(r"^\d{5,32}$")
+    tenant = serializers.SlugRelatedField(slug_field="slug", queryset=Tenant.objects.all())
+
+
+class StaffView(APIView):
+    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    permission_classes = [IsAdminUser]
+
+
+class StaffNumbersView(StaffView):
+    """Staff only: every assigned Cloud number, and assigning one to a tenant."""
+
+    @extend_schema(responses=NumberSerializer(many=True))
+    def get(self, request):
+        return Response(NumberSerializer(CloudNumber.objects.select_related("tenant"), many=True).data)
+
+    @extend_schema(request=StaffNumberInput, responses={201: NumberSerializer})
+    def post(self, request):
+        data = StaffNumberInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            number = services.assign_number(**data.validated_data)
+        except services.NumberError as exc:
+            raise NumberRefused(exc) from None
+        return Response(NumberSerializer(number).data, status=status.HTTP_201_CREATED)
+
+
+class StaffNumberView(StaffView):
+    """Staff only: release a number (refused while its tenant's session runs on it)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, phone_number_id: str):
+        try:
+            released = services.release_number(phone_number_id=phone_number_id)
+        except services.NumberError as exc:
+            raise NumberRefused(exc) from None
+        if released is None:
+            return Response({"code": "not_found", "detail": f"No tenant holds Cloud number {phone_number_id}."},
+                            status=status.HTTP_404_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)

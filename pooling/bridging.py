@@ -7,6 +7,7 @@ from django.conf import settings
 from pooling.bridges import cloud, waha  # noqa: F401
 from pooling.bridges.base import Bridge, get_bridge
 from pooling.models import Slot, WhatsAppSession
+from pooling.numbers import token_for_session
 
 
 def bridge_for_slot(slot: Slot, *, timeout: float = 10.0) -> Bridge:
@@ -14,12 +15,15 @@ def bridge_for_slot(slot: Slot, *, timeout: float = 10.0) -> Bridge:
 
 
 def bridge_for_session(slot: Slot, session: WhatsAppSession, *, timeout: float = 10.0) -> Bridge:
-    """Cloud API numbers are spoken to in the Cloud dialect, also when a sandbox hosts them."""
+    """Cloud API numbers are spoken to in the Cloud dialect, also when a sandbox hosts them.
+
+    A number its tenant claimed with its own token is spoken to with that token, never the slot's.
+    """
     if session.phone_number_id:
         return get_bridge(
             "cloud",
             base_url=slot.base_url,
-            api_key=slot.api_key,
+            api_key=token_for_session(session) or slot.api_key,
             timeout=timeout,
             sandbox=slot.dialect == Slot.Dialect.SANDBOX,
             phone_number_id=session.phone_number_id,

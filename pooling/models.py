@@ -137,10 +137,49 @@ class WhatsAppSession(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "last_activity_at"]), models.Index(fields=["placement"])]
+        indexes = [
+            models.Index(fields=["status", "last_activity_at"]),
+            models.Index(fields=["placement"]),
+            models.Index(fields=["phone_number_id"], name="session_phone_number_id"),
+        ]
+        constraints = [
+            # One number, one live session: the second line behind number assignment
+            # (CloudNumber), so two tenants can never send as, or receive for, one number.
+            models.UniqueConstraint(
+                fields=["phone_number_id"], condition=Q(wanted=True) & ~Q(phone_number_id=""),
+                name="one_live_session_per_cloud_number",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
+
+
+class CloudNumber(models.Model):
+    """A Cloud API number (Meta's phone_number_id) and the one tenant it belongs to.
+
+    A tenant may start a session only on a number it holds. Staff assign numbers
+    of the operator's Meta app (sends use the slot's token); a tenant claims its
+    own by proving its access token reads the number on Graph (sends then use
+    that token, never the slot's).
+    """
+
+    class Source(models.TextChoices):
+        STAFF = "staff"
+        TOKEN = "token"
+
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="cloud_numbers")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    access_token = EncryptedTextField(blank=True, help_text="The tenant's own Meta token; empty = the slot's.")
+    display_phone_number = models.CharField(max_length=32, blank=True)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phone_number_id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number_id} → {self.tenant}"
 
 
 class SessionEvent(models.Model):

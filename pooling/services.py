@@ -13,7 +13,17 @@ from pooling.bridges.base import BridgeError
 from pooling.bridging import bridge_for_slot
 from pooling.costs import TenantCost, tenant_cost_month_to_date  # noqa: F401
 from pooling.health import drain_slot, fail_over_slot, retire_slot, run_health_checks  # noqa: F401
-from pooling.models import Assignment, Slot, WhatsAppSession
+from pooling.models import Assignment, CloudNumber, Slot, WhatsAppSession  # noqa: F401
+from pooling.numbers import (  # noqa: F401
+    NumberError,
+    NumberInUse,
+    NumberNotAssigned,
+    NumberTaken,
+    assign_number,
+    claim_number_with_token,
+    release_number,
+    session_for_phone_number_id,
+)
 from pooling.optimizer import cleanup_idle_sessions, optimize_pools, take_snapshots  # noqa: F401
 from pooling.sessions import (  # noqa: F401
     NoSession,
@@ -25,7 +35,6 @@ from pooling.sessions import (  # noqa: F401
     logout_session,
     read_session,
     record_session_status,
-    session_for_phone_number_id,
     session_for_webhook,
     start_session,
     schedule_start,

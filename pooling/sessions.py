@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pooling import allocation
 from pooling.bridges.base import BridgeError, QrCode, SessionNotFound
 from pooling.bridging import bridge_for_session, session_name_on_bridge, webhook_secret_for, webhook_url_for
 from pooling.models import Assignment, Slot, WhatsAppSession
+from pooling.numbers import NumberInUse, check_number_assigned, holds_number
 from tenants.models import Tenant, Tier
 from waplatform import alerts
 from waplatform.alerts import AlertKind
@@ -86,9 +87,15 @@ def schedule_start(*, session_id: int) -> None:
 
 @transaction.atomic
 def start_session(*, tenant: Tenant, phone_number_id: str = "") -> WhatsAppSession:
-    """The tenant wants its session running: place it and start it on its slot (after commit)."""
+    """The tenant wants its session running: place it and start it on its slot (after commit).
+
+    A Cloud number must be one the tenant holds (pooling.numbers), named now or
+    kept from an earlier start: NumberNotAssigned otherwise.
+    """
     session = allocation.get_or_create_session(tenant)
     session = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    if phone_number_id or session.phone_number_id:
+        check_number_assigned(tenant=tenant, phone_number_id=phone_number_id or session.phone_number_id)
     fields = ["wanted", "last_activity_at", "start_attempts"]
     session.wanted = True
     session.last_activity_at = timezone.now()
@@ -98,7 +105,12 @@ def start_session(*, tenant: Tenant, phone_number_id: str = "") -> WhatsAppSessi
             raise SessionError("Stop the running session before switching it to a Cloud API number.")
         session.phone_number_id = phone_number_id
         fields.append("phone_number_id")
-    session.save(update_fields=fields)
+    try:
+        with transaction.atomic():
+            session.save(update_fields=fields)
+    except IntegrityError:
+        # one_live_session_per_cloud_number: only reachable if assignment was bypassed.
+        raise NumberInUse(f"Cloud number {session.phone_number_id} already has a live session.") from None
     if allocation.place_tenant(tenant=tenant) is not None:
         schedule_start(session_id=session.pk)
     return session
@@ -252,6 +264,9 @@ def get_sending_session(*, tenant: Tenant) -> SendingSession:
         raise SessionNotReady(f"The session's slot is {slot.state}; it will fail over or come up.")
     if session.status != WhatsAppSession.Status.WORKING:
         raise SessionNotReady(f"The WhatsApp session is {session.status}, not WORKING yet.")
+    if session.phone_number_id and not holds_number(tenant=tenant, phone_number_id=session.phone_number_id):
+        raise NoSession(f"Cloud number {session.phone_number_id} is no longer assigned to this tenant; "
+                        "start the session on a number you hold.")
     bridge = bridge_for_session(slot, session)
     return SendingSession(
         bridge=bridge,
@@ -273,12 +288,6 @@ def session_for_webhook(*, slot_id: int, session_name: str) -> WhatsAppSession |
         .distinct()
         .first()
     )
-
-
-def session_for_phone_number_id(phone_number_id: str) -> WhatsAppSession | None:
-    if not phone_number_id:
-        return None
-    return WhatsAppSession.objects.select_related("tenant").filter(phone_number_id=phone_number_id).first()
 
 
 def stuck_starting_before() -> timezone.datetime:

@@ -3,7 +3,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from tenants.models import ApiKey, Membership, Tenant, Tier
-from tenants.services import issue_api_key, revoke_api_key
+from tenants.services import issue_api_key, reactivate_tenant, revoke_api_key, suspend_tenant
 
 
 @admin.register(Tier)
@@ -47,7 +47,10 @@ class TenantAdmin(admin.ModelAdmin):
     list_select_related = ["tier"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, ApiKeyInline]
-    actions = ["issue_key"]
+    actions = ["issue_key", "suspend", "reactivate"]
+    # Status changes go through the suspend/reactivate actions (services): reactivation
+    # must enqueue again what waited, which a plain save would not.
+    readonly_fields = ["status"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_total=Count("memberships"))
@@ -65,6 +68,20 @@ class TenantAdmin(admin.ModelAdmin):
                 f"New API key for {tenant.slug} (copy it now, it is not shown again): {issued.plaintext}",
                 messages.WARNING,
             )
+
+
+    @admin.action(description="Suspend (sends and webhooks wait, agents stop, API writes refused)",
+                  permissions=["change"])
+    def suspend(self, request, queryset):
+        for tenant in queryset:
+            suspend_tenant(tenant=tenant)
+        self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.WARNING)
+
+    @admin.action(description="Reactivate (what waited is sent)", permissions=["change"])
+    def reactivate(self, request, queryset):
+        for tenant in queryset:
+            reactivate_tenant(tenant=tenant)
+        self.message_user(request, f"Reactivated {queryset.count()} tenant(s).")
 
 
 @admin.register(Membership)

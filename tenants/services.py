@@ -1,7 +1,9 @@
 """Writes for tiers, tenants, members and API keys."""
 
 import hashlib
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,6 +13,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants.models import ApiKey, Membership, Tenant, Tier
+
+logger = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "wap_"
 # Touching last_used_at on every request would make each API call a write.
@@ -81,11 +85,63 @@ def add_member(*, tenant: Tenant, user, role: str = Membership.Role.AGENT) -> Me
     return membership
 
 
+# --- suspension (docs/security.md, "Suspension") ---------------------------------------
+#
+# Suspension is a rule of the services, not of the views: the apps that do work
+# for a tenant (sends, webhooks, agents) check Tenant.status where they claim
+# that work, and leave it due. Reactivation hands the tenant back to them through
+# hooks they register from AppConfig.ready() (tenants cannot import them).
+
+ReactivationHook = Callable[[int], None]
+_reactivation_hooks: dict[str, ReactivationHook] = {}
+
+
+def register_reactivation_hook(name: str, hook: ReactivationHook) -> None:
+    """`hook(tenant_id)` runs after a reactivation commits: resume what waited (idempotent by name)."""
+    _reactivation_hooks[name] = hook
+
+
+def _run_reactivation_hooks(tenant_id: int) -> None:
+    for name, hook in list(_reactivation_hooks.items()):
+        try:
+            hook(tenant_id)
+        except Exception:
+            # The sweepers find the waiting work anyway once the tenant is active.
+            logger.exception("reactivation hook %s failed for tenant %s; its sweeper will catch up", name, tenant_id)
+
+
+@transaction.atomic
+def suspend_tenant(*, tenant: Tenant) -> Tenant:
+    """Stop the tenant's work: API writes answer 403 `tenant_suspended`, queued sends and
+    webhook deliveries wait (they stay due), agents stop answering. Reads still work."""
+    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if locked.status != Tenant.Status.SUSPENDED:
+        locked.status = Tenant.Status.SUSPENDED
+        locked.save(update_fields=["status"])
+        logger.warning("tenant %s suspended", locked.slug)
+    tenant.status = locked.status
+    return locked
+
+
+@transaction.atomic
+def reactivate_tenant(*, tenant: Tenant) -> Tenant:
+    """Lift a suspension; after commit, what waited (sends, webhooks) is enqueued again."""
+    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if locked.status != Tenant.Status.ACTIVE:
+        locked.status = Tenant.Status.ACTIVE
+        locked.save(update_fields=["status"])
+        logger.warning("tenant %s reactivated", locked.slug)
+        transaction.on_commit(lambda: _run_reactivation_hooks(locked.pk))
+    tenant.status = locked.status
+    return locked
+
+
 def set_tenant_status(*, tenant: Tenant, status: str) -> Tenant:
-    tenant.status = status
-    tenant.full_clean()
-    tenant.save(update_fields=["status"])
-    return tenant
+    if status == Tenant.Status.SUSPENDED:
+        return suspend_tenant(tenant=tenant)
+    if status == Tenant.Status.ACTIVE:
+        return reactivate_tenant(tenant=tenant)
+    raise ValueError(f"unknown tenant status {status!r}; use {Tenant.Status.ACTIVE!r} or {Tenant.Status.SUSPENDED!r}")
 
 
 def ensure_user(*, username: str, password: str, is_staff: bool = False, email: str = ""):

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tenants.api import TenantView
+from tenants.api import StaffTenantStatusView, TenantView
 from tenants.api_keys import ApiKeyViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -9,5 +9,9 @@ router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [
     path("tenant", TenantView.as_view(), name="api-tenant"),
+    path("staff/tenants/<slug:slug>/suspend", StaffTenantStatusView.as_view(action="suspend"),
+         name="api-staff-tenant-suspend"),
+    path("staff/tenants/<slug:slug>/reactivate", StaffTenantStatusView.as_view(action="reactivate"),
+         name="api-staff-tenant-reactivate"),
     *router.urls,
 ]

@@ -20,6 +20,7 @@ from messaging.services.accept import (
     IdempotencyConflict,
     NoWhatsAppSession,
     SendRefused,
+    TenantSuspended,
     normalise_recipient,
     request_hash,
     send_message,
@@ -40,6 +41,7 @@ from messaging.services.delivery import (
 )
 from messaging.services.intake import IngestResult, handle_bridge_events, ingest_events
 from messaging.services.payloads import conversation_event_data, message_fields, message_representation
+from messaging.services.resume import resume_tenant
 from messaging.services.statuses import (
     STATUS_TIME_FIELD,
     apply_pending_statuses,
@@ -59,6 +61,7 @@ __all__ = [
     "STATUS_TIME_FIELD",
     "SendRefused",
     "SweepReport",
+    "TenantSuspended",
     "apply_pending_statuses",
     "apply_status",
     "conversation_event_data",
@@ -76,6 +79,7 @@ __all__ = [
     "postpone_message",
     "record_sent",
     "request_hash",
+    "resume_tenant",
     "schedule_delivery",
     "send_message",
     "sweep",

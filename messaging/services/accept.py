@@ -34,6 +34,11 @@ class NoWhatsAppSession(SendRefused):
     http_status = 409
 
 
+class TenantSuspended(SendRefused):
+    code = "tenant_suspended"
+    http_status = 403
+
+
 class IdempotencyConflict(SendRefused):
     code = "idempotency_conflict"
     http_status = 409
@@ -82,6 +87,9 @@ def send_message(
         existing = _idempotent_replay(tenant, idempotency_key, body_hash)
         if existing is not None:
             return Accepted(existing, created=False)
+    if not tenant.is_active:
+        # A service rule, not only the API's: agents, the inbox and commands send through here too.
+        raise TenantSuspended("This tenant is suspended: nothing is sent until the platform operator reactivates it.")
     if not pooling.has_wanted_session(tenant=tenant):
         raise NoWhatsAppSession(
             "This tenant has no WhatsApp session: start one with POST /api/v1/session/start and scan the QR code."

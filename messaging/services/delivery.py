@@ -37,7 +37,9 @@ def _claim(message_id: int) -> Message | None:
 
     A `sending` message whose lease ran out belongs to a killed worker: it is taken again.
     """
-    claimable = Message.objects.filter(direction=Message.Direction.OUT).filter(
+    # A suspended tenant's messages are not claimable: they stay queued and due, and
+    # reactivation (messaging.services.resume) enqueues them again.
+    claimable = Message.objects.filter(direction=Message.Direction.OUT, tenant__status=Tenant.Status.ACTIVE).filter(
         Q(status=Message.Status.QUEUED) | Q(status=Message.Status.SENDING, lease_expires_at__lt=timezone.now()))
     return leases.claim(claimable, pk=message_id, lease_field="lease_expires_at",
                         lease_seconds=settings.MESSAGE_SEND_LEASE_SECONDS, take=_start_sending)
@@ -102,6 +104,8 @@ def deliver_message(*, message_id: int) -> str:
     """One send attempt. Returns what happened (for logs and tests)."""
     message = _claim(message_id)
     if message is None:
+        if Message.objects.filter(pk=message_id, tenant__status=Tenant.Status.SUSPENDED).exists():
+            return "waiting: tenant suspended"
         return "nothing to do"
     message = Message.objects.select_related("tenant__tier", "contact").get(pk=message.pk)
     tenant = message.tenant

@@ -16,6 +16,7 @@ from messaging.services.statuses import apply_pending_statuses, apply_status
 from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent
 from tenants.models import Tenant
+from waplatform import counters
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
         else:
             session = pooling.session_for_webhook(slot_id=slot_id, session_name=event.session)
         if session is None:
+            # Stored nowhere: a number or session no tenant holds has no owner to store it for.
+            counters.incr("bridge_events_unrouted", dialect=dialect)
             logger.warning("webhook event for unknown session %r (slot %s, %s) dropped", event.session, slot_id, dialect)
             continue
         if event.kind == "session":

@@ -16,6 +16,7 @@ from django.utils import timezone
 from messaging import leases, webhooks_out
 from messaging.models import Message, PendingStatus
 from messaging.services.statuses import apply_pending_statuses, fail_message
+from tenants.models import Tenant
 
 
 @dataclass
@@ -41,7 +42,8 @@ def sweep_messages(*, report: SweepReport) -> None:
         fail_message(message=message, code="expired", reason="Not sent within MESSAGE_EXPIRE_AFTER_SECONDS.")
         report.messages_expired += 1
     stuck = (
-        Message.objects.filter(direction=Message.Direction.OUT)
+        # A suspended tenant's messages wait for its reactivation, not for the sweep.
+        Message.objects.filter(direction=Message.Direction.OUT, tenant__status=Tenant.Status.ACTIVE)
         .filter(
             Q(status=Message.Status.QUEUED, next_attempt_at__lt=stuck_before)
             | Q(status=Message.Status.QUEUED, next_attempt_at__isnull=True, accepted_at__lt=stuck_before)

@@ -69,6 +69,7 @@ def wired_tenant(transactional_db):
     from tests.factories import TenantFactory
 
     tenant = TenantFactory()
+    pooling.assign_number(phone_number_id=f"pn{tenant.pk}", tenant=tenant)
     pooling.start_session(tenant=tenant, phone_number_id=f"pn{tenant.pk}")
     return tenant
 

@@ -152,6 +152,7 @@ def start_cloud_session(tenant, sandbox: SandboxWorker, phone_number_id: str = "
     """The tenant's Cloud API number, hosted by a real sandbox worker, WORKING."""
     pooling.register_static_slot(dialect="sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,
                                  tier=tenant.tier, capacity=3)
+    pooling.assign_number(phone_number_id=phone_number_id, tenant=tenant)
     pooling.start_session(tenant=tenant, phone_number_id=phone_number_id)
     work_until(lambda: WhatsAppSession.objects.filter(tenant=tenant, status="WORKING").exists(), "maintenance")
 

@@ -124,6 +124,7 @@ def test_cloud_inbound_and_statuses_through_the_sandbox_with_pricing(transaction
 def test_every_cloud_fixture_is_accepted_and_lands(fixtures_dir, settings):
     tenants = {pnid: TenantFactory() for pnid in ("1122334455667", "106540352242922", "<BUSINESS_PHONE_NUMBER_ID>")}
     for pnid, tenant in tenants.items():
+        pooling.assign_number(phone_number_id=pnid, tenant=tenant)
         pooling.start_session(tenant=tenant, phone_number_id=pnid)
     statuses = json.loads((fixtures_dir / "message_status.json").read_text())
     outbound_id = statuses["sent"]["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
