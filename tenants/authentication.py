@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
-from tenants.auth_failures import API_KEY, client_address, record_failure, retry_after
+from tenants.auth_failures import API_KEY, LOGIN, client_address, record_failure, retry_after
 from tenants.models import ApiKey, Tenant
 from tenants.services import authenticate_api_key
 
@@ -49,6 +49,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'
+
+
+class ThrottledBasicAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic (the staff API) under the sign-in forms' per-address limit: a password
+    guessed here is a password guessed. Failures are counted by the user_login_failed receiver."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        wait = retry_after(LOGIN, client_address(request.META)) if request is not None else None
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed sign-ins from your address.")
+        return super().authenticate_credentials(userid, password, request)
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Failed sign-ins and unknown API keys are throttled per client address (real Redis)."""
 
+from base64 import b64encode
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -75,3 +77,21 @@ def test_unknown_api_keys_from_one_address_end_in_429_and_valid_keys_still_work(
     assert 0 < int(answers[-1]["Retry-After"]) <= settings.API_KEY_FAILURE_WINDOW_SECONDS
     assert other_address.get("/api/v1/tenant").status_code == 401
     assert neighbour.get("/api/v1/tenant").status_code == 200
+
+
+def test_http_basic_on_the_staff_api_shares_the_sign_in_limit(db, settings):
+    settings.LOGIN_FAILURE_LIMIT = 3
+    operator = OperatorFactory()
+    operator.set_password(PASSWORD)
+    operator.save()
+    guesser = APIClient(REMOTE_ADDR="203.0.113.10")
+
+    answers = []
+    for password in ["a", "b", "c", PASSWORD]:
+        guesser.credentials(HTTP_AUTHORIZATION="Basic " + b64encode(f"{operator.username}:{password}".encode()).decode())
+        answers.append(guesser.get("/api/v1/staff/slots").status_code)
+    elsewhere = APIClient(REMOTE_ADDR="198.51.100.22")
+    elsewhere.credentials(HTTP_AUTHORIZATION="Basic " + b64encode(f"{operator.username}:{PASSWORD}".encode()).decode())
+
+    assert answers == [403, 403, 403, 429]  # 403: the view lists the session first, which has no challenge
+    assert elsewhere.get("/api/v1/staff/slots").status_code == 200
