@@ -7,13 +7,14 @@ refused (429 + Retry-After) until the window ends, a correct password
 included: otherwise a guesser holding any valid account of its own could
 keep guessing. A success does not reset the count, for the same reason.
 
-The address is REMOTE_ADDR: daphne runs with --proxy-headers behind nginx,
+The address is REMOTE_ADDR (an IPv6 address counts for its /64): daphne runs with --proxy-headers behind nginx,
 which replaces X-Forwarded-For with the peer it saw (docs/deployment.md), so
 it is the client's and not the proxy's.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from functools import wraps
 
@@ -42,12 +43,25 @@ LOGIN = Door("login", "LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_WINDOW_SECONDS")
 API_KEY = Door("api_key", "API_KEY_FAILURE_LIMIT", "API_KEY_FAILURE_WINDOW_SECONDS")
 
 
+def _bucket(address: str) -> str:
+    """An IPv6 client usually holds a whole /64: counted per address, it would get 2**64 budgets."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 def _key(door: Door, address: str) -> str:
-    return f"wap:auth-failures:{door.name}:{address}"
+    return f"wap:auth-failures:{door.name}:{_bucket(address)}"
 
 
 def client_address(meta) -> str:
-    """From a request's META (or a WebSocket scope's `client`, as its host)."""
+    """From a request's META."""
     return meta.get("REMOTE_ADDR") or "unknown"
 
 

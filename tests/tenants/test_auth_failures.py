@@ -95,3 +95,17 @@ def test_http_basic_on_the_staff_api_shares_the_sign_in_limit(db, settings):
 
     assert answers == [403, 403, 403, 429]  # 403: the view lists the session first, which has no challenge
     assert elsewhere.get("/api/v1/staff/slots").status_code == 200
+
+
+def test_ipv6_addresses_of_one_64_share_a_budget(tenant, settings):
+    settings.API_KEY_FAILURE_LIMIT = 2
+    answers = []
+    for host in ["2001:db8:1:2::10", "2001:db8:1:2::11", "2001:db8:1:2:aaaa::1"]:
+        scanner = APIClient(REMOTE_ADDR=host)
+        scanner.credentials(HTTP_AUTHORIZATION="Bearer wap_not-a-key")
+        answers.append(scanner.get("/api/v1/tenant").status_code)
+    next_network = APIClient(REMOTE_ADDR="2001:db8:1:3::10")
+    next_network.credentials(HTTP_AUTHORIZATION="Bearer wap_not-a-key")
+
+    assert answers == [401, 401, 429]
+    assert next_network.get("/api/v1/tenant").status_code == 401
