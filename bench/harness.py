@@ -12,6 +12,7 @@ behind; `Harness.close()` stops them in order (platform first, Redis last).
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import json
 import os
@@ -167,6 +168,8 @@ class Harness:
             "PORT": str(self.web_port),
             "PUBLIC_BASE_URL": self.web_url,
             "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+            # Explicit, as on any shared database (check waplatform.E002): BENCH_DATABASE_URL may be PostgreSQL.
+            "SECRETS_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             # Load: the cap protects a real deployment from unbounded backlogs; a

@@ -3,7 +3,7 @@ a raw channel-layer group_send -> the same WebSocket.
 
 Workload. daphne, one `maintenance` worker, one sandbox worker hosting the
 tenant's WORKING session. A WebSocket client (websockets, sync) connects to
-/ws/inbox/?token=<api key>. Raw: the driver calls
+/ws/inbox/ with its API key in the Authorization header. Raw: the driver calls
 async_to_sync(channel_layer.group_send) on the tenant's group, exactly what
 messaging.live.broadcast_event does, and times until the frame arrives. Full:
 the driver POSTs /sandbox/inbound; the sandbox signs and posts the WAHA
@@ -30,10 +30,11 @@ def connect(h: Harness, token: str):
     """The consumer's socket, or a reason why there is none."""
     from websockets.sync.client import connect as ws_connect
 
-    url = h.web_url.replace("http://", "ws://") + f"/ws/inbox/?token={token}"
+    url = h.web_url.replace("http://", "ws://") + "/ws/inbox/"
     try:
         # A browser on the inbox page sends its Origin; AllowedHostsOriginValidator requires one.
-        return ws_connect(url, open_timeout=5, max_size=None, origin=h.web_url), None
+        return ws_connect(url, open_timeout=5, max_size=None, origin=h.web_url,
+                          additional_headers={"Authorization": f"Bearer {token}"}), None
     except Exception as exc:  # a 404/403 handshake, a refused upgrade: the consumer is not there
         return None, f"needs /ws/inbox/ ({type(exc).__name__}: {exc})"
 

@@ -4,7 +4,9 @@ Who may listen:
 - a signed-in person (the Django session, through AuthMiddlewareStack): a
   tenant member joins that tenant's group; staff choose one with ?tenant=<slug>
   and always join the "staff" group, which carries alerts;
-- an integration with an API key, as ?token=<key> or `Authorization: Bearer <key>`.
+- an integration: with a ticket from `POST /api/v1/ws-ticket` as ?ticket=<ticket>
+  (single use, short-lived), or its API key as `Authorization: Bearer <key>`. An
+  API key in the URL (the former ?token=) is refused: proxies log URLs.
 
 Refusals are accepted and then closed with an application code (4401 no or bad
 credentials, 4403 tenant not allowed, 4429 too many connections), after a
@@ -35,8 +37,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from messaging.live import STAFF_GROUP, tenant_group
+from tenants.auth_failures import API_KEY, record_failure, retry_after, too_many_attempts
 from tenants.authentication import member_tenant
 from tenants.services import authenticate_api_key
+from tenants.ws_tickets import redeem_ws_ticket
 from waplatform.metrics import WEBSOCKET_CONNECTIONS
 from waplatform.redis import get_redis
 
@@ -66,9 +70,7 @@ def _query(scope) -> dict[str, str]:
     return {name: values[0] for name, values in parsed.items() if values}
 
 
-def _api_token(scope, query: dict[str, str]) -> str:
-    if query.get("token"):
-        return query["token"].strip()
+def _api_token(scope) -> str:
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -80,16 +82,23 @@ def _api_token(scope, query: dict[str, str]) -> str:
 def resolve_access(scope) -> Access:
     """Who is connecting and to which tenant; raises Refused. Reads the database."""
     query = _query(scope)
-    token = _api_token(scope, query)
+    if "token" in query:
+        raise Refused(CLOSE_UNAUTHENTICATED, "API keys are not accepted in the URL, where proxies log them: "
+                      "POST /api/v1/ws-ticket and connect with ?ticket=<ticket>, or send 'Authorization: Bearer <key>'.")
+    if "ticket" in query:
+        tenant = redeem_ws_ticket(query["ticket"])
+        if tenant is None:
+            raise Refused(CLOSE_UNAUTHENTICATED, "Unknown, used or expired ticket: a ticket opens one socket within "
+                          f"{settings.WS_TICKET_SECONDS} s; POST /api/v1/ws-ticket for a new one.")
+        return Access(tenant_id=tenant.pk, tenant_slug=tenant.slug, staff=False)
+    token = _api_token(scope)
     if token:
-        api_key = authenticate_api_key(token)
-        if api_key is None:
-            raise Refused(CLOSE_UNAUTHENTICATED, "Unknown or revoked API key.")
-        return Access(tenant_id=api_key.tenant_id, tenant_slug=api_key.tenant.slug, staff=False)
+        return _api_key_access(scope, token)
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         raise Refused(CLOSE_UNAUTHENTICATED,
-                      "Sign in, or pass an API key as ?token=<key> or 'Authorization: Bearer <key>'.")
+                      "Sign in, or connect with ?ticket=<ticket> (POST /api/v1/ws-ticket) "
+                      "or 'Authorization: Bearer <api key>'.")
     slug = query.get("tenant", "").strip()
     tenant = member_tenant(user, slug or None)
     if tenant is not None:
@@ -100,6 +109,19 @@ def resolve_access(scope) -> Access:
         raise Refused(CLOSE_FORBIDDEN, f"No tenant {slug!r} that this account may watch.")
     raise Refused(CLOSE_FORBIDDEN, "Choose a tenant you belong to with ?tenant=<slug>."
                   if user.memberships.exists() else "This account is not a member of any tenant.")
+
+
+def _api_key_access(scope, token: str) -> Access:
+    api_key = authenticate_api_key(token)
+    if api_key is None:
+        # As for the REST API (tenants.authentication): unknown keys are counted per address.
+        address = (scope.get("client") or ["unknown"])[0]
+        wait = retry_after(API_KEY, address)
+        if wait is not None:
+            raise Refused(CLOSE_TOO_MANY_CONNECTIONS, too_many_attempts(wait))
+        record_failure(API_KEY, address)
+        raise Refused(CLOSE_UNAUTHENTICATED, "Unknown or revoked API key.")
+    return Access(tenant_id=api_key.tenant_id, tenant_slug=api_key.tenant.slug, staff=False)
 
 
 # --- the per-tenant connection cap ---------------------------------------------------

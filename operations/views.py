@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import hmac
 
 from django.conf import settings
@@ -110,11 +111,23 @@ def health_view(request):
     ))
 
 
+def _from_loopback(request) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 @require_GET
 def metrics_view(request):
+    """Prometheus text. With METRICS_TOKEN set, only with it; unset, only from this host.
+    REMOTE_ADDR is the client's (daphne --proxy-headers behind nginx), not the proxy's."""
     token = settings.METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return HttpResponseForbidden("metrics token required: Authorization: Bearer <METRICS_TOKEN>")
+    elif not _from_loopback(request):
+        return HttpResponseForbidden("/metrics answers other hosts only with a token: set METRICS_TOKEN and "
+                                     "send Authorization: Bearer <METRICS_TOKEN>")
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

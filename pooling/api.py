@@ -1,6 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from pooling import services
 from pooling.models import CloudNumber, Slot
 from pooling.selectors import pool_statuses
+from tenants.authentication import ThrottledBasicAuthentication
 from tenants.models import Tenant, Tier
 
 
@@ -131,7 +132,7 @@ class StaffSlotsView(APIView):
     """Staff only: list pools, and register a bridge server (WAHA, Cloud API) as a slot."""
 
     # Staff users, not tenant keys: the admin's session, or HTTP Basic for scripts.
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [SessionAuthentication, ThrottledBasicAuthentication]
     permission_classes = [IsAdminUser]
 
     def get(self, request):
@@ -208,7 +209,7 @@ class StaffNumberInput(serializers.Serializer):
 
 
 class StaffView(APIView):
-    authentication_classes = [SessionAuthentication, BasicAuthentication]
+    authentication_classes = [SessionAuthentication, ThrottledBasicAuthentication]
     permission_classes = [IsAdminUser]
 
 

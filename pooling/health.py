@@ -68,7 +68,7 @@ def _probe(slot: Slot) -> str | None:
             bridge.ping()
     except BridgeError as exc:
         # Asked after the ping failed, so a process killed a moment ago has had time to go.
-        if slot.provisioner == Slot.Provisioner.LOCAL and not provisioners.local_process_alive(slot.pid):
+        if slot.provisioner == Slot.Provisioner.LOCAL and not provisioners.local_process_alive(slot):
             return PROCESS_GONE
         return str(exc) or type(exc).__name__
     return None
@@ -268,7 +268,7 @@ def retire_slot(*, slot_id: int) -> bool:
         slot.save()
         alerts.resolve_alert(kind=AlertKind.SLOT_DOWN, key=str(slot.pk))
     if slot.provisioner == Slot.Provisioner.LOCAL:
-        provisioners.stop_local_process(slot.pid, slot.pk)
+        provisioners.stop_local_process(slot)
     return True
 
 

@@ -2,15 +2,17 @@
 
 `local` spawns sandbox bridge workers as separate processes on free loopback
 ports. They are detached (own session) so they outlive the job that spawned
-them; pid and port are recorded on the slot and in var/run/bridges/ so the
-launcher stops them on exit. `static` makes nothing: operators register
+them; pid and port are recorded on the slot, and the process (pid, start time,
+command line: waplatform.pidfiles) in var/run/bridges/, so the launcher stops
+them on exit and nothing ever signals a pid that was reused by another
+process. The slot's API key reaches the worker in its environment, never on
+its command line, which every user of the host can read (`ps`). `static` makes nothing: operators register
 bridge servers (WAHA, Cloud API) with add_slot, the admin or the staff API.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import psutil
 from django.conf import settings
 
 from pooling.models import Slot
+from waplatform import pidfiles
 from waplatform.embedded_redis import free_port
 
 
@@ -62,7 +65,7 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
             sys.executable, "-m", "pooling.bridges.sandbox",
             "--host", "127.0.0.1", "--port", str(port),
             # "=" form: a generated key may start with "-", which argparse would take for a flag.
-            "--capacity", str(slot.capacity), f"--api-key={slot.api_key}",
+            "--capacity", str(slot.capacity),
             "--auto-scan-seconds", str(settings.SANDBOX_AUTO_SCAN_SECONDS),
         ],
         cwd=settings.BASE_DIR,
@@ -70,10 +73,13 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}, "SANDBOX_API_KEY": slot.api_key},
     )
     log.close()
-    (run_dir() / f"slot-{slot.pk}.pid").write_text(str(process.pid))
+    try:
+        pidfiles.record(pid_file(slot.pk), process.pid)
+    except psutil.Error:
+        pass  # exited already: the poll below reports it
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + settings.POOL_PROVISION_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -85,25 +91,33 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    stop_local_process(process.pid)
+    process.terminate()  # our own child, not yet reaped: its pid cannot have been reused
+    pid_file(slot.pk).unlink(missing_ok=True)
     raise ProvisioningError(f"sandbox worker on port {port} did not answer within the provisioning timeout")
 
 
-def local_process_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        process = psutil.Process(pid)
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def pid_file(slot_id: int) -> Path:
+    return run_dir() / f"slot-{slot_id}.pid"
 
 
-def stop_local_process(pid: int | None, slot_id: int | None = None) -> None:
-    if pid:
+def _bridge_process(slot: Slot) -> psutil.Process | None:
+    """The slot's worker, if the process behind slot.pid is still the one started for it."""
+    entry = pidfiles.read(pid_file(slot.pk))
+    if not slot.pid or entry is None or entry.pid != slot.pid:
+        return None
+    return pidfiles.matching_process(entry)
+
+
+def local_process_alive(slot: Slot) -> bool:
+    return _bridge_process(slot) is not None
+
+
+def stop_local_process(slot: Slot) -> None:
+    """SIGTERM to the slot's worker; a pid now held by another process is left alone."""
+    process = _bridge_process(slot)
+    if process is not None:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
+            process.terminate()
+        except psutil.Error:
             pass
-    if slot_id is not None:
-        (run_dir() / f"slot-{slot_id}.pid").unlink(missing_ok=True)
+    pid_file(slot.pk).unlink(missing_ok=True)

@@ -1,6 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from tenants.models import ApiKey, Membership, Tenant, Tier
 from tenants.services import issue_api_key, reactivate_tenant, revoke_api_key, suspend_tenant
@@ -61,13 +63,16 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Issue a new API key (shown once)", permissions=["change"])
     def issue_key(self, request, queryset):
-        for tenant in queryset:
-            issued = issue_api_key(tenant=tenant, name=f"admin {timezone.now():%Y-%m-%d}")
-            self.message_user(
-                request,
-                f"New API key for {tenant.slug} (copy it now, it is not shown again): {issued.plaintext}",
-                messages.WARNING,
-            )
+        # On a page of its own, answered to this POST only: a `messages` flash would sit in the
+        # cookie-backed message store (and any proxy or browser cache) until it is displayed.
+        issued_keys = [(tenant, issue_api_key(tenant=tenant, name=f"admin {timezone.now():%Y-%m-%d}"))
+                       for tenant in queryset.order_by("name")]
+        response = TemplateResponse(request, "admin/tenants/tenant/issued_keys.html", {
+            **self.admin_site.each_context(request), "title": "New API keys", "issued_keys": issued_keys,
+        })
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True)
+        return response
 
 
     @admin.action(description="Suspend (sends and webhooks wait, agents stop, API writes refused)",

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from tenants.auth_failures import API_KEY, LOGIN, client_address, record_failure, retry_after
 from tenants.models import ApiKey, Tenant
 from tenants.services import authenticate_api_key
 
@@ -36,11 +37,29 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <api key>'.")
         api_key = authenticate_api_key(token.strip())
         if api_key is None:
+            address = client_address(request.META)
+            # A valid key passes even from a throttled address: keys are not guessable, and
+            # integrations behind one NAT must not be locked out by a neighbour's stale key.
+            if (wait := retry_after(API_KEY, address)) is not None:
+                raise exceptions.Throttled(wait=wait, detail="Too many unknown or revoked API keys from your address; "
+                                                             "check the key your client sends.")
+            record_failure(API_KEY, address)
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         return ApiClient(api_key), api_key
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'
+
+
+class ThrottledBasicAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic (the staff API) under the sign-in forms' per-address limit: a password
+    guessed here is a password guessed. Failures are counted by the user_login_failed receiver."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        wait = retry_after(LOGIN, client_address(request.META)) if request is not None else None
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed sign-ins from your address.")
+        return super().authenticate_credentials(userid, password, request)
 
 
 @dataclass

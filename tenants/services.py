@@ -144,12 +144,13 @@ def set_tenant_status(*, tenant: Tenant, status: str) -> Tenant:
     raise ValueError(f"unknown tenant status {status!r}; use {Tenant.Status.ACTIVE!r} or {Tenant.Status.SUSPENDED!r}")
 
 
-def ensure_user(*, username: str, password: str, is_staff: bool = False, email: str = ""):
+def create_user_once(*, username: str, password: str, is_staff: bool = False, email: str = ""):
+    """The user, created with `password` if missing. An existing user is returned untouched:
+    a password someone changed is never reset (returns (user, created))."""
     User = get_user_model()
     user, created = User.objects.get_or_create(username=username, defaults={"email": email})
-    if created or not user.check_password(password) or user.is_staff != is_staff:
+    if created:
         user.set_password(password)
-        user.is_staff = is_staff
-        user.is_superuser = is_staff
+        user.is_staff = user.is_superuser = is_staff
         user.save()
-    return user
+    return user, created

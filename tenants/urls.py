@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from tenants.api import StaffTenantStatusView, TenantView
+from tenants.api import StaffTenantStatusView, TenantView, WsTicketView
 from tenants.api_keys import ApiKeyViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -13,5 +13,6 @@ urlpatterns = [
          name="api-staff-tenant-suspend"),
     path("staff/tenants/<slug:slug>/reactivate", StaffTenantStatusView.as_view(action="reactivate"),
          name="api-staff-tenant-reactivate"),
+    path("ws-ticket", WsTicketView.as_view(), name="api-ws-ticket"),
     *router.urls,
 ]

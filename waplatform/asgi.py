@@ -28,6 +28,10 @@ def _cap_request_headers() -> None:
 _cap_request_headers()
 
 from waplatform import draining  # noqa: E402
+from waplatform.checks import refuse_to_serve_with_failed_checks  # noqa: E402
+
+# daphne runs no system checks; the ones that guard data across hosts run here.
+refuse_to_serve_with_failed_checks()
 
 draining.install_signal_handler()
 

@@ -206,19 +206,22 @@ def _wait_for_in_flight_requests(settings, *, timeout: float) -> None:
 def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
     """Sandbox bridge workers outlive the jobs that spawned them, not the platform.
     SIGTERM lets each deliver its pending callbacks; pid files go in every case, and a
-    pid that now names some other program (reused after a crash) is left alone."""
+    pid that now names another process (reused after a crash: start time or command line
+    differ from the recorded ones, waplatform.pidfiles) is left alone."""
     import psutil
+
+    from waplatform import pidfiles
 
     run_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var")) / "run" / "bridges"
     processes = []
     for pid_file in run_dir.glob("*.pid"):
-        try:
-            process = psutil.Process(int(pid_file.read_text().strip()))
-            if "pooling.bridges.sandbox" in " ".join(process.cmdline()):
+        process = pidfiles.recorded_process(pid_file)
+        if process is not None:
+            try:
                 process.terminate()
                 processes.append(process)
-        except (ValueError, OSError, psutil.Error):
-            pass
+            except psutil.Error:
+                pass
         pid_file.unlink(missing_ok=True)
     def running(process) -> bool:
         # A stopped bridge stays a zombie until the worker that spawned it reaps it: gone all the same.

@@ -39,6 +39,8 @@ def _generated_secret_key() -> str:
 
 
 SECRET_KEY = env("SECRET_KEY", default=None) or _generated_secret_key()
+# Read by the waplatform.E001 check: a key generated on one host is wrong for a database shared by several.
+SECRET_KEY_GENERATED = not env("SECRET_KEY", default=None)
 
 
 def _generated_encryption_key() -> str:
@@ -54,6 +56,7 @@ def _generated_encryption_key() -> str:
 # Fernet keys, comma-separated: the first encrypts, every one decrypts (waplatform/fields.py;
 # rotation in docs/security.md).
 SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEYS", default=[]) or [_generated_encryption_key()]
+SECRETS_ENCRYPTION_KEYS_GENERATED = not env.list("SECRETS_ENCRYPTION_KEYS", default=[])
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -427,3 +430,16 @@ INBOX_CONNECTION_LEASE_SECONDS = env.float("INBOX_CONNECTION_LEASE_SECONDS", def
 # the apps' static folders directly, for development and the browser tests.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
+
+# --- credentials (issue 13; docs/security.md, "Credentials") --------------------------
+# `seed_demo` seeds a new database (no user, no tenant) with demo users and tenants; false: never.
+DEMO = env.bool("DEMO", default=True)
+# Failed sign-ins (admin, inbox) per client address: past the limit, every sign-in from that
+# address answers 429 until the window (started by the first failure) ends.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# Likewise for unknown or revoked API keys (REST and WebSocket).
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", default=20)
+API_KEY_FAILURE_WINDOW_SECONDS = env.int("API_KEY_FAILURE_WINDOW_SECONDS", default=300)
+# POST /api/v1/ws-ticket: how long a WebSocket ticket may wait for its one connection.
+WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from operations import views as operations_views
+from tenants.auth_failures import throttled_sign_in
 from waplatform import health
 
 admin.site.site_header = "WA Platform operations"
@@ -32,5 +33,7 @@ urlpatterns = [
     path("metrics", operations_views.metrics_view, name="metrics"),
     path("admin/operations/", include("operations.urls")),
     path("admin/rq/", include("django_rq.urls")),
+    # Before admin.site.urls, which would match it first: failed sign-ins are throttled per address.
+    path("admin/login/", throttled_sign_in(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
 ]

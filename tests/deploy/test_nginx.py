@@ -246,7 +246,9 @@ def test_api_call_through_tls_reaches_django_which_builds_https_urls(edge, accou
 def test_websocket_connects_through_tls(edge, account):
     from websockets.sync.client import connect
 
-    with connect(f"wss://127.0.0.1:{edge.url.rsplit(':', 1)[1]}/ws/inbox/?token={account.key}", ssl=edge.tls,
+    with edge.client(headers={"Authorization": f"Bearer {account.key}"}) as client:
+        ticket = client.post("/api/v1/ws-ticket").json()["ticket"]
+    with connect(f"wss://127.0.0.1:{edge.url.rsplit(':', 1)[1]}/ws/inbox/?ticket={ticket}", ssl=edge.tls,
                  origin=edge.url, open_timeout=15, close_timeout=5) as socket:
         hello = json.loads(socket.recv(timeout=15))
 

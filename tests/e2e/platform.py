@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from waplatform import pidfiles
 from waplatform.embedded_redis import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -87,10 +88,8 @@ class Launcher:
     def bridge_processes(self) -> list[psutil.Process]:
         found = []
         for pid_file in (self.var_dir / "run" / "bridges").glob("*.pid"):
-            try:
-                found.append(psutil.Process(int(pid_file.read_text())))
-            except (ValueError, psutil.Error):
-                pass
+            if (process := pidfiles.recorded_process(pid_file)) is not None:
+                found.append(process)
         return found
 
     def close(self) -> None:

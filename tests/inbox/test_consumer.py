@@ -12,9 +12,11 @@ from messaging.consumers import acquire_connection, live_connections
 from operations.metrics import websocket_connections
 from tenants.services import issue_api_key
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.conftest import client_for
 from tests.inbox.conftest import TIMEOUT, connect_ready, connect_refused, inbox_socket
 from tests.waiting import async_wait_until
 from waplatform.events import publish_event
+from waplatform.redis import get_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -26,12 +28,12 @@ async def test_a_socket_without_credentials_is_closed_with_4401():
         refusal, close = await connect_refused(ws)
 
     assert refusal == {"type": "inbox.refused", "code": 4401, "reason": refusal["reason"]}
-    assert "API key" in refusal["reason"]
+    assert "/api/v1/ws-ticket" in refusal["reason"] and "Bearer <api key>" in refusal["reason"]
     assert close["code"] == 4401
 
 
 async def test_an_unknown_api_key_is_closed_with_4401():
-    async with inbox_socket("/ws/inbox/?token=wap_not-a-real-key") as ws:
+    async with inbox_socket(headers=[(b"authorization", b"Bearer wap_not-a-real-key")]) as ws:
         refusal, close = await connect_refused(ws)
 
     assert close["code"] == 4401
@@ -87,16 +89,77 @@ async def test_a_signed_in_person_without_a_tenant_is_closed_with_4403():
     assert refusal["reason"] == "This account is not a member of any tenant."
 
 
-async def test_an_integration_listens_with_its_api_key_in_the_query_string():
+async def test_an_api_key_in_the_query_string_is_refused_naming_the_ticket():
     tenant = await sync_to_async(TenantFactory)()
     key = (await sync_to_async(issue_api_key)(tenant=tenant)).plaintext
 
     async with inbox_socket(f"/ws/inbox/?token={key}") as ws:
+        refusal, close = await connect_refused(ws)
+
+    assert close["code"] == 4401
+    assert "/api/v1/ws-ticket" in refusal["reason"]
+
+
+def ticket_for(tenant) -> dict:
+    response = client_for(tenant).post("/api/v1/ws-ticket")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+async def test_a_ticket_opens_one_socket_of_its_tenant_and_only_once():
+    tenant = await sync_to_async(TenantFactory)()
+    issued = await sync_to_async(ticket_for)(tenant)
+
+    async with inbox_socket(f"/ws/inbox/?ticket={issued['ticket']}") as ws:
         hello = await connect_ready(ws)
         event = await publish(tenant_id=tenant.pk, type="session.status", data={"status": "WORKING"})
+        received = await ws.receive_json_from(timeout=TIMEOUT)
+    async with inbox_socket(f"/ws/inbox/?ticket={issued['ticket']}") as again:
+        refusal, close = await connect_refused(again)
 
-        assert hello == {"type": "inbox.ready", "tenant": tenant.pk, "data": {"tenant": tenant.slug, "staff": False}}
-        assert await ws.receive_json_from(timeout=TIMEOUT) == event
+    assert issued["expires_in"] == 30 and len(issued["ticket"]) >= 40
+    assert hello == {"type": "inbox.ready", "tenant": tenant.pk, "data": {"tenant": tenant.slug, "staff": False}}
+    assert received == event
+    assert close["code"] == 4401 and "used or expired" in refusal["reason"]
+
+
+async def test_an_expired_ticket_is_closed_with_4401(settings):
+    settings.WS_TICKET_SECONDS = 1
+    tenant = await sync_to_async(TenantFactory)()
+    issued = await sync_to_async(ticket_for)(tenant)
+    await async_wait_until(lambda: not get_redis().keys("wap:ws-ticket:*"), message="the ticket to expire")
+
+    async with inbox_socket(f"/ws/inbox/?ticket={issued['ticket']}") as ws:
+        refusal, close = await connect_refused(ws)
+
+    assert close["code"] == 4401 and "POST /api/v1/ws-ticket" in refusal["reason"]
+
+
+async def test_a_ticket_of_one_tenant_never_joins_another_tenants_group():
+    a, b = await sync_to_async(TenantFactory)(), await sync_to_async(TenantFactory)()
+    member_of_b = await sync_to_async(MembershipFactory)(tenant=b)
+    issued = await sync_to_async(ticket_for)(a)
+
+    # A's ticket, asking for B by slug and carrying the session of B's member: the ticket decides.
+    async with inbox_socket(f"/ws/inbox/?ticket={issued['ticket']}&tenant={b.slug}", user=member_of_b.user) as ws:
+        hello = await connect_ready(ws)
+        await publish(tenant_id=b.pk, type="message.received", data={"text": "for b"})
+        for_a = await publish(tenant_id=a.pk, type="message.received", data={"text": "for a"})
+
+        assert hello["tenant"] == a.pk
+        assert await ws.receive_json_from(timeout=TIMEOUT) == for_a
+        assert await ws.receive_nothing(timeout=0.5)
+
+
+async def test_unknown_api_keys_on_the_socket_count_toward_the_address_limit(settings):
+    settings.API_KEY_FAILURE_LIMIT = 2
+    bad = [(b"authorization", b"Bearer wap_not-a-real-key")]
+    closes = []
+    for _ in range(3):
+        async with inbox_socket(headers=bad) as ws:
+            closes.append((await connect_refused(ws))[1]["code"])
+
+    assert closes == [4401, 4401, 4429]
 
 
 async def test_an_integration_listens_with_its_api_key_in_the_authorization_header():

@@ -61,6 +61,26 @@ def test_metrics_need_the_token_when_one_is_set(db):
     assert Client().get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
+@pytest.mark.parametrize("address", ["203.0.113.5", "10.0.0.8", "::ffff:198.51.100.1"])
+def test_metrics_refuse_other_hosts_without_a_token(db, settings, address):
+    settings.METRICS_TOKEN = ""
+    outside = Client(REMOTE_ADDR=address)
+
+    refused = outside.get("/metrics")
+
+    assert refused.status_code == 403 and b"METRICS_TOKEN" in refused.content
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
+    assert Client(REMOTE_ADDR="::1").get("/metrics").status_code == 200
+
+
+def test_metrics_answer_other_hosts_with_the_token(db, settings):
+    settings.METRICS_TOKEN = "s3cret"
+    outside = Client(REMOTE_ADDR="203.0.113.5")
+
+    assert outside.get("/metrics").status_code == 403
+    assert outside.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
 def test_agent_replies_and_cache_lookups_show_in_metrics(platform, llm_server, settings):
     # given the tenant's default agent is an LLM (a local OpenAI-compatible stub), on a WORKING sandbox session
     settings.AGENTS_DEBOUNCE_SECONDS = 0.2

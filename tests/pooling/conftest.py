@@ -3,9 +3,6 @@ provisioner, jobs on a real Redis drained by real rq workers (in-process,
 burst mode), and a database that really commits (transactional tests), since
 everything that leaves the database happens after commit."""
 
-import os
-import signal
-
 import django_rq
 import pytest
 from django.test import override_settings
@@ -13,6 +10,7 @@ from django.test import override_settings
 from pooling.models import Slot
 from tenants.default_tiers import ensure_default_tiers
 from tenants.models import Tier
+from waplatform import pidfiles
 from tests.bridges.conftest import spawn_sandbox  # noqa: F401  (a fixture shared with the bridge tests)
 
 
@@ -23,10 +21,9 @@ def pool_env(tmp_path, transactional_db):
     with override_settings(VAR_DIR=tmp_path, SANDBOX_AUTO_SCAN_SECONDS=0.3, POOL_PROVISIONER="local"):
         yield tmp_path
     for pid_file in (tmp_path / "run" / "bridges").glob("*.pid"):
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        process = pidfiles.recorded_process(pid_file)
+        if process is not None:
+            process.kill()
 
 
 def drain(*queues: str) -> None:

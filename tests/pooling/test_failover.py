@@ -43,7 +43,7 @@ def test_a_killed_worker_fails_over_and_its_tenants_work_again_within_two_health
     assert dead.used == 3
 
     os.kill(dead.pid, signal.SIGKILL)
-    wait_until(lambda: not local_process_alive(dead.pid))
+    wait_until(lambda: not local_process_alive(dead))
     first = health_cycle()  # down; tenants placed on a new slot, which comes up with their sessions
     new = Slot.objects.exclude(pk=dead.pk).get()
     wait_until(lambda: working_on_worker(new) == 3, message="the new worker's simulated QR scans")

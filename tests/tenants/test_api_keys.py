@@ -131,17 +131,3 @@ def test_create_tenant_refuses_an_unknown_tier_naming_the_choices(db):
 
     with pytest.raises(CommandError, match="standard"):
         call_command("create_tenant", "X", "--tier", "gold")
-
-
-def test_seed_demo_is_idempotent_and_prints_keys_once(db):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    first, second = StringIO(), StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
-
-    assert first.getvalue().count("API key (shown once)") == 3
-    assert "API key (shown once)" not in second.getvalue()
-    assert TenantFactory._meta.model.objects.filter(slug__in=["acme", "globex", "initech"]).count() == 3
