@@ -7,9 +7,12 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         from messaging import live, selectors, webhooks_out
-        from pooling.costs import register_cost_contributor
+        from messaging.services import media
+        from pooling.costs import register_cost_contributor, register_usage_counter
         from waplatform.events import register_subscriber
 
         register_subscriber("messaging.live", live.broadcast_event)
         register_subscriber("messaging.webhooks", webhooks_out.fan_out_event)
         register_cost_contributor("messages", selectors.message_costs_by_tenant)
+        register_cost_contributor("media", media.media_costs_by_tenant)
+        register_usage_counter("media_bytes", media.stored_bytes_for_tenant)

@@ -104,7 +104,7 @@ class RunningPlatform:
 
     def start_workers(self) -> None:
         self.workers = self._spawn("workers", [sys.executable, "manage.py", "run_worker_pool", "high", "medium",
-                                               "low", "ai", "webhooks", "maintenance", "--num-workers", "1"])
+                                               "low", "ai", "webhooks", "media", "maintenance", "--num-workers", "1"])
 
     def stop(self) -> None:
         for process in (self.web, self.workers):
