@@ -22,6 +22,7 @@ from tests.messaging.conftest import (  # noqa: F401  (fixtures, re-exported for
     group_listener,
     hook_relay,
     pump,
+    sending_tenant,
     spawn_sandbox,
     start_cloud_session,
     start_working_session,
