@@ -133,6 +133,9 @@ def running_platform(request, transactional_db, settings, tmp_path_factory) -> I
         "MESSAGE_RETRY_BASE_SECONDS": "0.05",
         "MESSAGE_SESSION_WAIT_SECONDS": "0.2",
         "LOG_LEVEL": "WARNING",
+        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        # The sandbox (as WAHA) downloads outbound files from daphne by their signed link.
+        "MEDIA_WAHA_SEND_MODE": "url",
     }
     platform = RunningPlatform(url=url, port=port, env=env, logs=logs)
     try:
