@@ -107,10 +107,7 @@ async def _record_media(request: Request, number: CloudNumber, to: str, kind: st
             raise GraphError(400, 131053, f"(#131053) Media upload error: no media {content['id']} for this number")
         data, mimetype, filename, via = media.data, media.mimetype, media.filename, "id"
     else:
-        try:
-            data = await sandbox.fetch_link(str(content["link"]))
-        except ValueError as exc:
-            raise GraphError(400, 131052, f"(#131052) Media download error: {exc}") from None
+        data = await sandbox.fetch_link(str(content["link"]))
         mimetype, filename, via = "", "", "link"
     sandbox.record_received(dialect="cloud", session=number.phone_number_id, to=to, kind=kind, via=via, data=data,
                             mimetype=mimetype, filename=str(content.get("filename") or filename))

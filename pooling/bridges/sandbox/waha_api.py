@@ -176,10 +176,7 @@ async def send_media(request: Request) -> Response:
         except ValueError:
             raise BadRequest(400, "file.data must be base64") from None
     else:
-        try:
-            data, via = await sandbox_of(request).fetch_link(str(file["url"])), "url"
-        except ValueError as exc:
-            raise BadRequest(400, str(exc)) from None
+        data, via = await sandbox_of(request).fetch_link(str(file["url"])), "url"
     sandbox_of(request).record_received(dialect="waha", session=session.name, to=chat_id, kind=label, via=via,
                                         data=data, mimetype=str(file.get("mimetype") or ""),
                                         filename=str(file.get("filename") or ""))
