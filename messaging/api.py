@@ -79,7 +79,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
             )
         except services.SendRefused as exc:
             raise Refused(exc) from None
-        message = Message.objects.select_related("contact").get(pk=accepted.message.pk)
+        message = Message.objects.select_related("contact", "media").get(pk=accepted.message.pk)
         code = status.HTTP_202_ACCEPTED if accepted.created else status.HTTP_200_OK
         return Response(MessageSerializer(message).data, status=code)
 
@@ -96,7 +96,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
         conversation = self.get_object()
-        queryset = Message.objects.filter(tenant=self.tenant, conversation=conversation).select_related("contact")
+        queryset = Message.objects.filter(tenant=self.tenant, conversation=conversation).select_related("contact", "media")
         paginator = NewestFirst()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(MessageSerializer(page, many=True).data)

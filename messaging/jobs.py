@@ -1,6 +1,7 @@
 """rq entry points: take ids, re-read, and do nothing when the work is already done."""
 
 from messaging import services, webhooks_out
+from messaging.services import media
 
 
 def deliver_message(message_id: int) -> str:
@@ -20,3 +21,18 @@ def resume_tenant(tenant_id: int) -> str:
 def sweep() -> list[str]:
     """Every minute on `maintenance` (waplatform/cron.py)."""
     return services.sweep().lines()
+
+
+def fetch_media(media_id: int) -> str:
+    """On the `media` queue: download one inbound file from the bridge and store it."""
+    return media.fetch_media(media_id=media_id)
+
+
+def sweep_media() -> int:
+    """Every minute on `maintenance`: pending downloads whose job was lost."""
+    return media.sweep_media()
+
+
+def cleanup_media() -> int:
+    """Hourly on `maintenance`: files past their tier's retention (docs/media.md)."""
+    return media.cleanup_expired_media()

@@ -129,6 +129,8 @@ class Message(models.Model):
     # A pacing reservation: the job that runs at this time sends without asking again.
     paced_until = models.DateTimeField(null=True, blank=True)
     sent_via_slot_id = models.PositiveIntegerField(null=True, blank=True)
+    # The file an inbound media message brought, or an outbound one sends by media_id (docs/media.md).
+    media = models.ForeignKey("MediaFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
 
     class Meta:
         ordering = ["-pk"]
@@ -156,6 +158,51 @@ class Message(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_OUTBOUND or self.status == self.Status.RECEIVED
+
+
+class MediaFile(models.Model):
+    """One media file of a tenant: inbound (fetched from the bridge by a job) or uploaded.
+
+    The bytes live in the "media" storage under a key made of the tenant and the
+    sha256, so a file a tenant receives (or uploads) twice is stored once: rows
+    are per message, bytes per content. A blob is deleted with its last row.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # inbound, not fetched yet
+        STORED = "stored"
+        FAILED = "failed"  # refused (size, type) or the bridge never gave it; `reason` says which
+        DELETED = "deleted"  # past the tier's retention; the bytes are gone
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="media_files")
+    # The inbound message it arrived with; null for uploads (messages point at it through Message.media).
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, help_text="image, video, audio, document or sticker")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(blank=True)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    storage_key = models.CharField(max_length=512, blank=True)
+    thumbnail_key = models.CharField(max_length=512, blank=True)
+    # Where the bridge keeps it (WAHA media dict, Cloud media id...), for the fetch job.
+    source = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    stored_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "sha256"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"media {self.pk} ({self.kind}, {self.status})"
 
 
 class PendingStatus(models.Model):

@@ -27,7 +27,7 @@ def messages_for(*, queryset: QuerySet[Message], status: str = "", direction: st
             else queryset.filter(contact__wa_id=contact)
     if since is not None:
         queryset = queryset.filter(accepted_at__gte=since)
-    return queryset.select_related("contact")
+    return queryset.select_related("contact", "media")
 
 
 def conversations_with_contacts(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:

@@ -44,13 +44,20 @@ class TextSerializer(serializers.Serializer):
 class MediaSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2000, required=False)
     link = serializers.CharField(max_length=2000, required=False)  # the Cloud API's name for it
+    media_id = serializers.IntegerField(required=False, min_value=1, help_text="From POST /api/v1/media.")
     caption = serializers.CharField(max_length=CAPTION_MAX, required=False, allow_blank=True)
     filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
     def validate(self, attrs):
         url = attrs.get("url") or attrs.get("link") or ""
+        if attrs.get("media_id"):
+            if url:
+                raise serializers.ValidationError({"media_id": "Give either media_id or a url, not both."})
+            return {"media_id": attrs["media_id"], "caption": attrs.get("caption", ""),
+                    "filename": attrs.get("filename", "")}
         if not url:
-            raise serializers.ValidationError({"url": "A media URL is required."})
+            raise serializers.ValidationError(
+                {"url": "A media URL (url or link) or a media_id from POST /api/v1/media is required."})
         field = "url" if attrs.get("url") else "link"
         _http_url(url, field)
         # The bridge (or Meta) fetches the link; on a self-hosted bridge that is our network.
@@ -111,7 +118,10 @@ class SendMessageSerializer(serializers.Serializer):
             text = content["body"]
         elif kind in MEDIA_TYPES:
             text = content["caption"]
-            payload = {"url": content["url"], "filename": content["filename"]}
+            if content.get("media_id"):
+                payload = {"media_id": content["media_id"], "filename": content["filename"]}
+            else:
+                payload = {"url": content["url"], "filename": content["filename"]}
         elif kind == "location":
             payload = {k: content[k] for k in ("latitude", "longitude", "name", "address") if k in content}
         elif kind == "reaction":
@@ -140,13 +150,17 @@ class MessageSerializer(serializers.ModelSerializer):
     error = serializers.DictField(read_only=True, allow_null=True, help_text="{code, reason} when failed")
     pricing = serializers.DictField(read_only=True, allow_null=True,
                                     help_text="{category, pricing_model, type} from Cloud API statuses")
+    media = serializers.DictField(
+        read_only=True, allow_null=True,
+        help_text="{id, status (pending|stored|failed|deleted), reason, kind, content_type, size, sha256, filename, "
+                  "url, thumbnail_url, expires_at} for media messages; url is a signed, expiring link")
 
     class Meta:
         model = Message
         fields = [
             "id", "conversation_id", "contact", "direction", "type", "text", "payload", "reply_to", "status",
             "provider_message_id", "error", "pricing", "attempts", "accepted_at", "sent_at", "delivered_at",
-            "read_at", "failed_at",
+            "read_at", "failed_at", "media",
         ]
         read_only_fields = fields
 

@@ -57,7 +57,7 @@ def _conversations(tenant: Tenant, since: datetime | None):
 
 
 def _messages(tenant: Tenant, since: datetime | None):
-    qs = Message.objects.filter(tenant=tenant).select_related("contact")
+    qs = Message.objects.filter(tenant=tenant).select_related("contact", "media")
     if since is not None:
         qs = qs.filter(accepted_at__gte=since)
     return qs.order_by("pk")

@@ -151,7 +151,7 @@ def write_object(*, kind: str, tenant_id: int, object_id: int, force: bool = Fal
             return _delete_conversation(tenant_id=tenant_id, conversation_id=object_id)
         docs.append(conversation_mirror_document(conversation, snapshot_at=snapshot_at))
     elif kind == Kind.MESSAGE:
-        message = Message.objects.select_related("contact").filter(pk=object_id, tenant_id=tenant_id).first()
+        message = Message.objects.select_related("contact", "media").filter(pk=object_id, tenant_id=tenant_id).first()
         if message is None:
             return 0  # deleted with its conversation, whose job deletes the documents
         conversation = Conversation.objects.select_related("contact").get(pk=message.conversation_id)

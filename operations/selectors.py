@@ -117,10 +117,11 @@ class TenantCostRow:
     messages: Decimal
     ai: Decimal
     price_to_date: Decimal
+    media: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.slots + self.messages + self.ai
+        return self.slots + self.messages + self.ai + self.media
 
     @property
     def margin(self) -> Decimal:
@@ -139,13 +140,14 @@ def tenant_costs(now=None) -> list[TenantCostRow]:
     elapsed = Decimal((now - start).total_seconds()) / Decimal((next_month - start).total_seconds())
     slot_costs = slot_cost_by_tenant(start=start, end=now)
     extra = contributed_costs(since=start)
-    messages, ai = extra.get("messages", {}), extra.get("ai", {})
+    messages, ai, media = extra.get("messages", {}), extra.get("ai", {}), extra.get("media", {})
     return [
         TenantCostRow(
             tenant=tenant,
             slots=slot_costs.get(tenant.pk, Decimal(0)),
             messages=Decimal(messages.get(tenant.pk, 0)),
             ai=Decimal(ai.get(tenant.pk, 0)),
+            media=Decimal(media.get(tenant.pk, 0)),
             price_to_date=(tenant.tier.monthly_price * elapsed).quantize(Decimal("0.01")),
         )
         for tenant in Tenant.objects.select_related("tier").order_by("name")

@@ -113,8 +113,10 @@ class UsageView(APIView):
                 "slots": str(cost.slots),
                 "messages": str(cost.messages),
                 "ai": str(cost.ai),
+                "media": str(cost.media),
                 "total": str(cost.total),
                 "tier_monthly_price": str(tenant.tier.monthly_price),
+                "usage": services.tenant_usage(tenant=tenant),
             }
         )
 

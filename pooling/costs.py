@@ -61,10 +61,11 @@ class TenantCost:
     slots: Decimal
     messages: Decimal = Decimal(0)
     ai: Decimal = Decimal(0)
+    media: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.slots + self.messages + self.ai
+        return self.slots + self.messages + self.ai + self.media
 
 
 CostContributor = Callable[..., dict[int, Decimal]]
@@ -98,4 +99,19 @@ def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) ->
         slots=Decimal(slots),
         messages=Decimal(extra.get("messages", {}).get(tenant.pk, 0)),
         ai=Decimal(extra.get("ai", {}).get(tenant.pk, 0)),
+        media=Decimal(extra.get("media", {}).get(tenant.pk, 0)),
     )
+
+
+UsageCounter = Callable[..., int]
+_usage_counters: dict[str, UsageCounter] = {}
+
+
+def register_usage_counter(name: str, counter: UsageCounter) -> None:
+    """Apps above pooling add a usage figure (e.g. media bytes stored) to GET /api/v1/usage:
+    `counter(tenant_id=)` returns a number."""
+    _usage_counters[name] = counter
+
+
+def tenant_usage(*, tenant: Tenant) -> dict[str, int]:
+    return {name: counter(tenant_id=tenant.pk) for name, counter in _usage_counters.items()}

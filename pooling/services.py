@@ -11,7 +11,7 @@ from django.utils import timezone
 from pooling.allocation import place_tenant, release_tenant  # noqa: F401
 from pooling.bridges.base import BridgeError
 from pooling.bridging import bridge_for_slot
-from pooling.costs import TenantCost, tenant_cost_month_to_date  # noqa: F401
+from pooling.costs import TenantCost, tenant_cost_month_to_date, tenant_usage  # noqa: F401
 from pooling.health import drain_slot, fail_over_slot, retire_slot, run_health_checks  # noqa: F401
 from pooling.models import Assignment, CloudNumber, Slot, WhatsAppSession  # noqa: F401
 from pooling.numbers import (  # noqa: F401
@@ -33,6 +33,7 @@ from pooling.sessions import (  # noqa: F401
     get_sending_session,
     has_wanted_session,
     logout_session,
+    media_session,
     read_session,
     record_session_status,
     session_for_webhook,

@@ -276,6 +276,24 @@ def get_sending_session(*, tenant: Tenant) -> SendingSession:
     )
 
 
+def media_session(*, tenant: Tenant, slot_id: int | None = None, timeout: float = 10.0) -> SendingSession:
+    """The bridge that holds (or takes) a tenant's media files: the slot an inbound message came
+    through when known (WAHA keeps files on the worker that received them), else the tenant's
+    live slot. Unlike get_sending_session, it needs no WORKING session: Graph and a WAHA
+    worker's file store answer regardless. Raises NoSession when there is no such slot."""
+    session = WhatsAppSession.objects.filter(tenant=tenant).first()
+    if session is None:
+        raise NoSession()
+    slot = Slot.objects.filter(pk=slot_id).first() if slot_id else None
+    if slot is None:
+        assignment = allocation.live_assignment(tenant)
+        if assignment is None:
+            raise SessionNotReady("The tenant's session has no slot now; media waits until it has one.")
+        slot = assignment.slot
+    return SendingSession(bridge=bridge_for_session(slot, session, timeout=timeout), session_name=session_name_on_bridge(session),
+                          slot_id=slot.pk, dialect="cloud" if session.phone_number_id else slot.dialect)
+
+
 def session_for_webhook(*, slot_id: int, session_name: str) -> WhatsAppSession | None:
     """The session a slot's signed webhook speaks for; None unless that tenant was ever on that slot.
 

@@ -23,6 +23,9 @@ cron.register(pooling_jobs.cleanup_idle_sessions, queue_name="maintenance", inte
 
 # Messages (issue 5): lost send jobs, due webhook deliveries, stale pending statuses.
 cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, result_ttl=300)
+# Media (issue 17, docs/media.md): lost download jobs; files past their tier's retention.
+cron.register(messaging_jobs.sweep_media, queue_name="maintenance", interval=60, result_ttl=300)
+cron.register(messaging_jobs.cleanup_media, queue_name="maintenance", interval=3600, result_ttl=600)
 
 # Operations: threshold alerts (DESIGN.md, docs/operations.md).
 from operations import jobs as operations_jobs  # noqa: E402

@@ -182,7 +182,7 @@ CACHES = {
 }
 
 # --- queues (django-rq) ---------------------------------------------------
-QUEUE_NAMES = ["high", "medium", "low", "ai", "webhooks", "maintenance"]
+QUEUE_NAMES = ["high", "medium", "low", "ai", "webhooks", "media", "maintenance"]
 QUEUE_MAX_WAITING = env.int("QUEUE_MAX_WAITING", default=1000)
 QUEUE_RETRY_AFTER_SECONDS = env.int("QUEUE_RETRY_AFTER_SECONDS", default=5)
 RQ_QUEUES = {
@@ -203,6 +203,9 @@ WORKER_COUNTS = {
     "low": env.int("WORKERS_LOW", default=2),
     "ai": env.int("WORKERS_AI", default=3),
     "webhooks": env.int("WORKERS_WEBHOOKS", default=5),
+    # Media downloads and uploads are slow and large: their own workers, so a burst
+    # of voice notes never waits behind (or holds up) sends and webhooks.
+    "media": env.int("WORKERS_MEDIA", default=2),
     "maintenance": env.int("WORKERS_MAINTENANCE", default=1),
 }
 WORKER_SCALE = env.float("WORKER_SCALE", default=1.0)
@@ -331,6 +334,65 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.
 WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=3600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
 WEBHOOK_DELIVERY_LEASE_SECONDS = env.float("WEBHOOK_DELIVERY_LEASE_SECONDS", default=60.0)
+
+# --- media (issue 17; docs/media.md) ----------------------------------------------
+# Where media bytes live: Django's storage API, the "media" alias of STORAGES below.
+# "local" (default): the filesystem under MEDIA_ROOT; "s3": any S3-compatible store.
+MEDIA_STORAGE = env("MEDIA_STORAGE", default="local")
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
+MEDIA_S3_ENDPOINT_URL = env("MEDIA_S3_ENDPOINT_URL", default="")  # unset: AWS itself
+MEDIA_S3_REGION = env("MEDIA_S3_REGION", default="us-east-1")
+MEDIA_S3_ACCESS_KEY_ID = env("MEDIA_S3_ACCESS_KEY_ID", default="")
+MEDIA_S3_SECRET_ACCESS_KEY = env("MEDIA_S3_SECRET_ACCESS_KEY", default="")
+MEDIA_S3_PREFIX = env("MEDIA_S3_PREFIX", default="media/")
+if MEDIA_STORAGE == "s3":
+    if not MEDIA_S3_BUCKET:
+        raise environ.ImproperlyConfigured("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET")
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET, "endpoint_url": MEDIA_S3_ENDPOINT_URL or None,
+            "region_name": MEDIA_S3_REGION, "access_key": MEDIA_S3_ACCESS_KEY_ID or None,
+            "secret_key": MEDIA_S3_SECRET_ACCESS_KEY or None, "location": MEDIA_S3_PREFIX.strip("/"),
+            # The platform serves the bytes itself (tenant-scoped, signed URLs): the bucket stays private.
+            "default_acl": None, "querystring_auth": False,
+            # Keys are content hashes: the same key always holds the same bytes.
+            "file_overwrite": True,
+        },
+    }
+elif MEDIA_STORAGE == "local":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                      "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None}}
+else:
+    raise environ.ImproperlyConfigured(f"MEDIA_STORAGE must be local or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "media": _media_storage,
+}
+# Cap on any one file, inbound or uploaded, on top of WhatsApp's per-type limits (docs/media.md).
+MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=100 * 1024 * 1024)
+# Inbound downloads: attempts (with backoff) before the media is marked failed.
+MEDIA_FETCH_MAX_ATTEMPTS = env.int("MEDIA_FETCH_MAX_ATTEMPTS", default=6)
+MEDIA_FETCH_RETRY_BASE_SECONDS = env.float("MEDIA_FETCH_RETRY_BASE_SECONDS", default=5.0)
+MEDIA_FETCH_RETRY_MAX_DELAY_SECONDS = env.float("MEDIA_FETCH_RETRY_MAX_DELAY_SECONDS", default=600.0)
+MEDIA_FETCH_TIMEOUT_SECONDS = env.float("MEDIA_FETCH_TIMEOUT_SECONDS", default=60.0)
+# Signed download links in payloads and webhooks (media.url): valid this long, at least.
+MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=7 * 24 * 3600)
+# Days media is kept, per tier name (then deleted by the hourly cleanup); other tiers: the default.
+MEDIA_RETENTION_DAYS = {
+    "standard": env.int("MEDIA_RETENTION_DAYS_STANDARD", default=30),
+    "professional": env.int("MEDIA_RETENTION_DAYS_PROFESSIONAL", default=90),
+    "enterprise": env.int("MEDIA_RETENTION_DAYS_ENTERPRISE", default=365),
+}
+MEDIA_RETENTION_DEFAULT_DAYS = env.int("MEDIA_RETENTION_DEFAULT_DAYS", default=30)
+# USD per GB-month stored, counted in the tenant's cost ("media").
+MEDIA_PRICE_PER_GB_MONTH = env("MEDIA_PRICE_PER_GB_MONTH", default="0.023")
+# How a WAHA bridge gets outbound media: "data" (the bytes, base64, in the send call) or
+# "url" (a signed PUBLIC_BASE_URL link it downloads; the bridge must reach PUBLIC_BASE_URL).
+MEDIA_WAHA_SEND_MODE = env("MEDIA_WAHA_SEND_MODE", default="data")
+MEDIA_THUMBNAIL_PIXELS = env.int("MEDIA_THUMBNAIL_PIXELS", default=320)
 
 # --- egress: URLs the platform calls for a tenant (waplatform/egress.py, docs/security.md) ---
 # On: tenant URLs may reach private, loopback and link-local addresses (development only).

@@ -29,6 +29,7 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("hooks/", include("messaging.hook_urls")),
+    path("media/", include("messaging.media_urls")),
     path("inbox/", include("inbox.urls")),
     path("metrics", operations_views.metrics_view, name="metrics"),
     path("admin/operations/", include("operations.urls")),

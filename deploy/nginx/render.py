@@ -34,6 +34,7 @@ DEFAULTS = {
     "REAL_IP_FROM": "",
     "METRICS_ALLOW": "",
     "MAX_BODY_SIZE": "2560k",
+    "MEDIA_MAX_BODY_SIZE": "101m",
     "API_RATE_PER_KEY": "60r/s",
     "API_BURST_PER_KEY": "120",
     "API_RATE_PER_ADDRESS": "100r/s",
@@ -62,6 +63,7 @@ CHECKS = {
     "RETRY_AFTER_RATE_LIMITED": r"\d+",
     "RETRY_AFTER_UNAVAILABLE": r"\d+",
     "MAX_BODY_SIZE": r"\d+[kKmM]?",
+    "MEDIA_MAX_BODY_SIZE": r"\d+[kKmM]?",
     "DAEMON": r"on|off",
 }
 

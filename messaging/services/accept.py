@@ -11,7 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
+from messaging.media.limits import MediaRefused
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
+from messaging.services.media import media_for_sending
 from messaging.services.payloads import publish_conversation, publish_message
 from pooling import services as pooling
 from pooling.models import WhatsAppSession
@@ -27,6 +29,12 @@ class SendRefused(Exception):
 
     code = "invalid"
     http_status = 400
+
+
+class MediaNotSendable(SendRefused):
+    def __init__(self, refusal: MediaRefused) -> None:
+        super().__init__(refusal.detail)
+        self.code = refusal.code
 
 
 class NoWhatsAppSession(SendRefused):
@@ -100,6 +108,13 @@ def send_message(
     if type == Message.Type.REACTION:
         payload = {**(payload or {}), "message_id": _resolve_reference(tenant, (payload or {}).get("message_id", ""),
                                                                           "reaction.message_id")}
+    media = None
+    if (payload or {}).get("media_id"):
+        try:
+            media = media_for_sending(tenant=tenant, media_id=int(payload["media_id"]), kind=type)
+        except MediaRefused as exc:
+            raise MediaNotSendable(exc) from None
+        payload = {**payload, "filename": payload.get("filename") or media.original_filename}
     queue = tenant.tier.send_queue
     ensure_capacity(queue)  # refuse with 503 before writing a row no worker will take soon
     contact = get_or_create_contact(tenant_id=tenant.pk, wa_id=to)
@@ -119,6 +134,7 @@ def send_message(
         idempotency_key=idempotency_key,
         request_hash=body_hash,
         next_attempt_at=now,
+        media=media,
     )
     try:
         with transaction.atomic():

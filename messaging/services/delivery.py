@@ -19,6 +19,7 @@ from django.utils import timezone
 from messaging import leases
 from messaging.models import Message
 from messaging.pacing import reserve_send
+from messaging.services.media import outbound_media
 from messaging.services.statuses import apply_pending_statuses, fail_locked, fail_message, record_sent
 from pooling import services as pooling
 from pooling.bridges.base import OutboundMessage, PermanentBridgeError, TransientBridgeError
@@ -107,7 +108,7 @@ def deliver_message(*, message_id: int) -> str:
         if Message.objects.filter(pk=message_id, tenant__status=Tenant.Status.SUSPENDED).exists():
             return "waiting: tenant suspended"
         return "nothing to do"
-    message = Message.objects.select_related("tenant__tier", "contact").get(pk=message.pk)
+    message = Message.objects.select_related("tenant__tier", "contact", "media").get(pk=message.pk)
     tenant = message.tenant
     try:
         sending = pooling.get_sending_session(tenant=tenant)
@@ -147,8 +148,21 @@ def deliver_message(*, message_id: int) -> str:
                 time.sleep(pace.wait_seconds)
         Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
         attempt = message.attempts + 1
+        outbound = _outbound(message)
+        if message.media_id:
+            if message.media.status != "stored":
+                fail_message(message=message, code="media_unavailable",
+                             reason=f"Media {message.media_id} is {message.media.status}: {message.media.reason}")
+                return "failed: media unavailable"
         try:
-            result = sending.bridge.send(sending.session_name, _outbound(message))
+            if message.media_id:
+                # Inside the try: a Cloud upload fails like a send (transient or permanent).
+                prepared = outbound_media(media=message.media, sending=sending)
+                outbound.media_id, outbound.media_data, outbound.media_mimetype = (
+                    prepared.media_id, prepared.media_data, prepared.mimetype)
+                outbound.media_url = prepared.media_url
+                outbound.filename = outbound.filename or prepared.filename
+            result = sending.bridge.send(sending.session_name, outbound)
         except PermanentBridgeError as exc:
             if str(exc.code) == SPAM_RATE_LIMIT_CODE:
                 # Meta's spam limit is the number's, not this message's: stop the tenant's
@@ -168,6 +182,10 @@ def deliver_message(*, message_id: int) -> str:
                                   cap=settings.MESSAGE_RETRY_MAX_DELAY_SECONDS)
             postpone_message(message=message, delay=delay, reason=f"attempt {attempt}: {exc}")
             return f"retry in {delay:.1f}s: {exc}"
+        except OSError as exc:
+            # The stored bytes are gone (storage lost them, or retention ran): nothing to retry.
+            fail_message(message=message, code="media_unavailable", reason=f"The media's bytes cannot be read: {exc}")
+            return f"failed: {exc}"
     finally:
         close = getattr(sending.bridge, "close", None)
         if close:

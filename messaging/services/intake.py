@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from messaging.models import Conversation, Message
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
+from messaging.services.media import record_inbound_media
 from messaging.services.payloads import publish_conversation, publish_message
 from messaging.services.statuses import apply_pending_statuses, apply_status
 from pooling import services as pooling
@@ -32,7 +33,7 @@ class IngestResult:
     touched_tenants: set[int] = field(default_factory=set)
 
 
-def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult) -> None:
+def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult, slot_id: int | None) -> None:
     wa_id = event.chat_id or "unknown"
     contact = get_or_create_contact(tenant_id=tenant_id, wa_id=wa_id, name="" if event.from_me else event.contact_name)
     conversation, conversation_created = get_or_create_conversation(tenant_id=tenant_id, contact=contact)
@@ -60,6 +61,8 @@ def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult) ->
     if not created:
         result.duplicates += 1
         return
+    # Before the events below: they carry media.status = pending (or failed) from the start.
+    record_inbound_media(message=message, media=event.media, slot_id=slot_id)
     if event.from_me:
         Conversation.objects.filter(pk=conversation.pk).update(last_message_at=when)
         publish_message(event_type="message.sent", message_id=message.pk)
@@ -73,12 +76,13 @@ def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult) ->
 
 
 @transaction.atomic
-def ingest_events(*, routed: list[tuple[int, BridgeEvent]]) -> IngestResult:
-    """Store inbound messages and statuses of one webhook delivery, all or nothing."""
+def ingest_events(*, routed: list[tuple[int, BridgeEvent]], slot_id: int | None = None) -> IngestResult:
+    """Store inbound messages and statuses of one webhook delivery, all or nothing.
+    `slot_id`: the slot the delivery came from (WAHA), where its media files wait."""
     result = IngestResult()
     for tenant_id, event in routed:
         if event.kind == "message":
-            _record_inbound(tenant_id, event, result)
+            _record_inbound(tenant_id, event, result, slot_id)
         elif event.kind == "status" and event.provider_message_id:
             outcome = apply_status(
                 tenant_id=tenant_id, provider_message_id=event.provider_message_id, status=event.status,
@@ -115,7 +119,7 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
             sessions += 1
             continue
         routed.append((session.tenant_id, event))
-    result = ingest_events(routed=routed) if routed else IngestResult()
+    result = ingest_events(routed=routed, slot_id=slot_id) if routed else IngestResult()
     result.sessions = sessions
     for tenant_id, provider_id in result.pending:
         apply_pending_statuses(tenant_id=tenant_id, provider_message_ids=[provider_id])

@@ -14,12 +14,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.media.links import signed_link
+from messaging.models import Conversation, MediaFile, Message
 from waplatform.events import publish_event
 
 
 def message_fields(message: Message) -> dict[str, Any]:
-    """`message.contact` should be loaded (select_related), or this costs a query."""
+    """`message.contact` (and `message.media`) should be loaded (select_related), or this costs a query."""
     contact = message.contact
     return {
         "id": message.pk,
@@ -41,7 +42,32 @@ def message_fields(message: Message) -> dict[str, Any]:
         "delivered_at": message.delivered_at,
         "read_at": message.read_at,
         "failed_at": message.failed_at,
+        "media": media_fields(message.media) if message.media_id else None,
     }
+
+
+def media_fields(media: MediaFile) -> dict[str, Any]:
+    """A message's file as every channel shows it. `url` (and `thumbnail_url` for images) are
+    signed, expiring download links: no API key needed (docs/media.md)."""
+    fields: dict[str, Any] = {
+        "id": media.pk,
+        "status": media.status,
+        "reason": media.reason if media.status != MediaFile.Status.STORED else "",
+        "kind": media.kind,
+        "content_type": media.content_type,
+        "size": media.size,
+        "sha256": media.sha256,
+        "filename": media.original_filename,
+        "url": None,
+        "thumbnail_url": None,
+        "expires_at": None,
+    }
+    if media.status == MediaFile.Status.STORED:
+        url, expires_at = signed_link(media.pk)
+        fields.update(url=url, expires_at=_iso(expires_at))
+        if media.thumbnail_key:
+            fields["thumbnail_url"] = signed_link(media.pk, variant="thumb")[0]
+    return fields
 
 
 def message_representation(message: Message) -> dict[str, Any]:
@@ -68,7 +94,7 @@ def conversation_event_data(conversation: Conversation) -> dict:
 
 def publish_message(*, event_type: str, message_id: int) -> None:
     """The event goes out after the caller's transaction commits (publish_event defers it)."""
-    message = Message.objects.select_related("contact").get(pk=message_id)
+    message = Message.objects.select_related("contact", "media").get(pk=message_id)
     publish_event(tenant_id=message.tenant_id, type=event_type, data=message_representation(message))
 
 

@@ -93,9 +93,12 @@ class HttpClient:
         params: dict | None = None,
         headers: dict | None = None,
         error_mapper: ErrorMapper | None = None,
+        data: dict | None = None,
+        files: dict | None = None,
     ) -> httpx.Response:
         try:
-            response = self._client.request(method, path, json=json, params=params, headers=headers)
+            response = self._client.request(method, path, json=json, params=params, headers=headers,
+                                            data=data, files=files)
         except httpx.TimeoutException as exc:
             raise TransientBridgeError(f"timeout on {method} {path}: {exc!r}", code="timeout") from exc
         except httpx.TransportError as exc:

@@ -37,6 +37,9 @@ class OutboundMessage:
     type: str  # text|image|document|audio|video|location|reaction|template
     text: str = ""
     media_url: str = ""
+    media_id: str = ""  # a Cloud API media id (from upload_media): sent by id, not by link
+    media_data: bytes | None = None  # the bytes themselves, for bridges that take them inline (WAHA)
+    media_mimetype: str = ""
     caption: str = ""
     filename: str = ""
     latitude: float | None = None
@@ -53,6 +56,25 @@ class OutboundMessage:
 class SendResult:
     provider_message_id: str
     raw: dict
+
+
+@dataclass
+class MediaSource:
+    """Where an inbound media file can be downloaded, and what the bridge says it is.
+
+    `on_bridge` is True when `url` is on the bridge's own base URL (the operator's
+    trusted host, spoken to with the bridge's credentials in `headers`); False
+    when the bridge pointed elsewhere, which the platform fetches through its
+    egress guard like any URL it did not choose.
+    """
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    on_bridge: bool = True
+    content_type: str = ""
+    filename: str = ""
+    size: int | None = None
+    sha256: str = ""
 
 
 @dataclass
@@ -127,6 +149,18 @@ def utc_from_timestamp(value: Any) -> datetime | None:
     return datetime.fromtimestamp(number, tz=UTC)
 
 
+def same_origin(url: str, base_url: str) -> bool:
+    """True when `url` is on the scheme, host and port of `base_url`."""
+    from urllib.parse import urlsplit
+
+    a, b = urlsplit(url), urlsplit(base_url)
+    default = {"http": 80, "https": 443}
+    try:
+        return (a.scheme, a.hostname, a.port or default.get(a.scheme)) == (b.scheme, b.hostname, b.port or default.get(b.scheme))
+    except ValueError:
+        return False
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
@@ -178,6 +212,15 @@ class Bridge(abc.ABC):
 
     @abc.abstractmethod
     def mark_seen(self, name: str, chat_id: str, message_ids: list[str]) -> None: ...
+
+    def media_source(self, name: str, media: dict) -> MediaSource:
+        """Where to download an inbound message's media (`BridgeEvent.media`)."""
+        raise PermanentBridgeError(f"the {self.dialect} dialect cannot download media", code="unsupported")
+
+    def upload_media(self, name: str, data: bytes, *, content_type: str, filename: str) -> str:
+        """Hand the bridge a file to send later by id; returns the id. Dialects that take
+        the bytes (or a link) in the send call itself return ''."""
+        return ""
 
     @classmethod
     @abc.abstractmethod

@@ -18,6 +18,7 @@ from pooling.bridges.base import (
     BridgeError,
     BridgeEvent,
     InvalidSignature,
+    MediaSource,
     OutboundMessage,
     PermanentBridgeError,
     QrCode,
@@ -27,6 +28,7 @@ from pooling.bridges.base import (
     SlotFullError,
     lower_headers,
     register_dialect,
+    same_origin,
     utc_from_timestamp,
 )
 from pooling.bridges.signatures import waha_signature_valid
@@ -176,6 +178,23 @@ class WahaBridge(Bridge):
         body = {"session": name, "chatId": chat_id_for(chat_id), "messageIds": list(message_ids)}
         self.http.request("POST", "/api/sendSeen", json=body)
 
+    def media_source(self, name: str, media: dict) -> MediaSource:
+        """WAHA's `media.url` points at its own `/api/files/...`, under the host name WAHA was told
+        it has (WHATSAPP_API_HOSTNAME), which is often not the name the platform reaches it by
+        (localhost, a container name). Files it serves itself are fetched from the slot's base
+        URL with the slot's key; a URL anywhere else (WAHA's S3 media storage) is a foreign
+        host: no key goes there, and the platform fetches it through its egress guard."""
+        url = str(media.get("url") or "")
+        if not url:
+            raise PermanentBridgeError("the bridge did not download this media (hasMedia without media.url)",
+                                       code="media_unavailable")
+        parts = urlsplit(url)
+        common = {"content_type": str(media.get("mimetype") or ""), "filename": str(media.get("filename") or "")}
+        if parts.path.startswith("/api/files/") or same_origin(url, self.base_url):
+            local = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+            return MediaSource(url=local, headers={"X-Api-Key": self.api_key}, on_bridge=True, **common)
+        return MediaSource(url=url, on_bridge=False, **common)
+
     # --- webhooks ----------------------------------------------------------------
 
     @classmethod
@@ -200,8 +219,11 @@ def _session_info(name: str, data: dict) -> SessionInfo:
 
 def _file_for(message: OutboundMessage) -> dict:
     filename = message.filename or urlsplit(message.media_url).path.rsplit("/", 1)[-1]
-    file: dict[str, str] = {"url": message.media_url}
-    mimetype = mimetypes.guess_type(filename or message.media_url)[0]
+    if message.media_data is not None:
+        file: dict[str, str] = {"data": base64.b64encode(message.media_data).decode()}
+    else:
+        file = {"url": message.media_url}
+    mimetype = message.media_mimetype or mimetypes.guess_type(filename or message.media_url)[0]
     if mimetype:
         file["mimetype"] = mimetype
     if filename:
@@ -217,8 +239,8 @@ def _send_request(name: str, message: OutboundMessage) -> tuple[str, str, dict]:
     if kind == "text":
         return "POST", "/api/sendText", {**chat, "text": message.text}
     if kind in SEND_ENDPOINTS:
-        if not message.media_url:
-            raise PermanentBridgeError(f"{kind} message needs media_url", code="invalid_message")
+        if not message.media_url and message.media_data is None:
+            raise PermanentBridgeError(f"{kind} message needs media_url or media_data", code="invalid_message")
         body = {**chat, "file": _file_for(message)}
         if kind != "audio":  # voice notes carry no caption on WhatsApp
             body["caption"] = message.caption or message.text

@@ -104,7 +104,7 @@ class RunningPlatform:
 
     def start_workers(self) -> None:
         self.workers = self._spawn("workers", [sys.executable, "manage.py", "run_worker_pool", "high", "medium",
-                                               "low", "ai", "webhooks", "maintenance", "--num-workers", "1"])
+                                               "low", "ai", "webhooks", "media", "maintenance", "--num-workers", "1"])
 
     def stop(self) -> None:
         for process in (self.web, self.workers):
@@ -133,6 +133,9 @@ def running_platform(request, transactional_db, settings, tmp_path_factory) -> I
         "MESSAGE_RETRY_BASE_SECONDS": "0.05",
         "MESSAGE_SESSION_WAIT_SECONDS": "0.2",
         "LOG_LEVEL": "WARNING",
+        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        # The sandbox (as WAHA) downloads outbound files from daphne by their signed link.
+        "MEDIA_WAHA_SEND_MODE": "url",
     }
     platform = RunningPlatform(url=url, port=port, env=env, logs=logs)
     try:

@@ -255,7 +255,9 @@
     li.dataset.messageId = m.id;
     li.dataset.status = m.status;
     const text = messageText(m);
-    li.append(el("span", m.text ? "text" : "text kind", text));
+    const media = m.media ? renderMedia(m.media) : null;
+    if (media) li.append(media);
+    if (!media || m.text) li.append(el("span", m.text ? "text" : "text kind", text));
     if (m.status === "failed") {
       const reason = (m.error && (m.error.reason || m.error.code)) || m.error_reason || m.error_code || "";
       if (reason) li.append(el("div", "failure", `Not delivered: ${reason}`));
@@ -266,6 +268,56 @@
     if (t) meta.append(t);
     li.append(meta);
     return li;
+  }
+
+  // --- media in messages (docs/media.md) ------------------------------------------------------
+
+  function humanSize(bytes) {
+    if (bytes == null) return "";
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  }
+
+  // Images and stickers inline (the stored thumbnail, linked to the file), audio and video
+  // with the browser's players, documents as a download with name and size. The links are
+  // the signed media.url / thumbnail_url of the one message shape: no API key in the page.
+  function renderMedia(media) {
+    const box = el("div", "media media-" + media.kind);
+    box.dataset.mediaStatus = media.status;
+    if (media.status === "pending") {
+      box.append(el("span", "media-note", `Receiving ${media.kind}…`));
+      return box;
+    }
+    if (media.status !== "stored" || !media.url) {
+      box.append(el("span", "media-note media-failed", `${media.kind} unavailable: ${media.reason || media.status}`));
+      return box;
+    }
+    if (media.kind === "image" || media.kind === "sticker") {
+      const link = el("a", "media-image");
+      link.href = media.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      const img = el("img");
+      img.src = media.thumbnail_url || media.url;
+      img.alt = media.filename || media.kind;
+      img.loading = "lazy";
+      link.append(img);
+      box.append(link);
+    } else if (media.kind === "audio" || media.kind === "video") {
+      const player = el(media.kind);
+      player.controls = true;
+      player.preload = "metadata";
+      player.src = media.url;
+      box.append(player);
+    } else {
+      const link = el("a", "media-file");
+      link.href = media.url;
+      link.download = media.filename || "";
+      link.append(el("span", "media-name", media.filename || "Document"), el("span", "media-size", humanSize(media.size)));
+      box.append(link);
+    }
+    return box;
   }
 
   function renderMessages() {
@@ -395,6 +447,51 @@
     }
   }
 
+  // --- attachments from the composer (docs/media.md) -----------------------------------------
+
+  async function uploadMedia(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const response = await fetch(apiUrl("media"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-Tenant": cfg.tenant.slug, "X-CSRFToken": csrfToken },
+      body: form,
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  async function sendAttachment(event) {
+    const input = event.target;
+    const file = input.files && input.files[0];
+    const c = state.conversations.get(state.openId);
+    if (!file || !c) return;
+    const button = $("reply-attach");
+    button.disabled = true;
+    showReplyError("");
+    try {
+      const media = await uploadMedia(file);
+      const caption = $("reply-text").value.trim();
+      const content = { media_id: media.id, filename: file.name };
+      if (caption && media.kind !== "audio") content.caption = caption;
+      const message = await api(
+        "POST",
+        apiUrl("messages"),
+        { to: c.contact.wa_id, type: media.kind, [media.kind]: content },
+        { "Idempotency-Key": uuid() }
+      );
+      if (caption && media.kind !== "audio") $("reply-text").value = "";
+      if (message && message.conversation_id === state.openId && upsertMessage(message)) renderMessages();
+    } catch (err) {
+      showReplyError(`Not sent: ${err.message}`);
+    } finally {
+      input.value = "";
+      button.disabled = false;
+    }
+  }
+
   async function changeOwner(action) {
     const id = state.openId;
     if (!id) return;
@@ -516,6 +613,9 @@
       case "message.status":
       case "message.failed":
       case "message.received":
+      case "message.media_stored":
+      case "message.media_failed":
+      case "message.media_deleted":
         return onMessageEvent(data);
       case "conversation.updated": {
         const known = state.conversations.get(data.conversation_id);
@@ -646,6 +746,8 @@
   // --- start --------------------------------------------------------------------------------
 
   $("reply").addEventListener("submit", sendReply);
+  $("reply-attach").addEventListener("click", () => $("reply-file").click());
+  $("reply-file").addEventListener("change", sendAttachment);
   $("reply-text").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();

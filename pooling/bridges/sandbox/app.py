@@ -17,14 +17,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pooling.bridges.sandbox import cloud_api, waha_api
+from pooling.bridges.sandbox import cloud_api, media_api, waha_api
 from pooling.bridges.sandbox.cloud_api import GraphError, graph_error
 from pooling.bridges.sandbox.state import ECHO_PREFIX, Faults, Sandbox, SandboxConfig
 from pooling.bridges.sandbox.waha_api import BadRequest, json_body, nest_error, sandbox_of
 
 # Graph base URLs carry a version (https://graph.facebook.com/v21.0); accept and ignore it.
 GRAPH_VERSION = re.compile(r"^/v\d+(\.\d+)?(?=/)")
-KEYED_CONTROLS = ("/sandbox/inbound", "/sandbox/faults", "/sandbox/scan")
+KEYED_CONTROLS = ("/sandbox/inbound", "/sandbox/faults", "/sandbox/scan", "/sandbox/media/received")
 OPEN_PATHS = ("/", "/ping", "/health")
 
 FRONT_PAGE = (
@@ -55,10 +55,12 @@ async def status(request: Request) -> Response:
 async def inbound(request: Request) -> Response:
     body = await json_body(request)
     sender = re.sub(r"\D", "", str(body.get("from") or ""))
-    if not sender or not isinstance(body.get("text"), str):
-        raise BadRequest(400, "from (digits) and text are required")
-    message_id = sandbox_of(request).inbound(str(body.get("session") or ""), sender, body["text"],
-                                             str(body.get("name") or ""), str(body.get("reply_to") or ""))
+    media = media_api.inbound_media(body.get("media"), base_url=str(request.base_url).rstrip("/"))
+    text = body.get("text", "" if media else None)
+    if not sender or not isinstance(text, str):
+        raise BadRequest(400, "from (digits) and text (or media) are required")
+    message_id = sandbox_of(request).inbound(str(body.get("session") or ""), sender, text,
+                                             str(body.get("name") or ""), str(body.get("reply_to") or ""), media)
     if message_id is None:
         raise BadRequest(404, f"no session or Cloud number named {body.get('session')!r}")
     return JSONResponse({"id": message_id})
@@ -179,7 +181,10 @@ def create_app(config: SandboxConfig) -> ASGIApp:
         Route("/sandbox/faults", set_faults, methods=["POST"]),
         Route("/sandbox/faults", clear_faults, methods=["DELETE"]),
         *cloud_api.control_routes,
+        *media_api.control_routes,
+        *media_api.waha_routes,
         *waha_api.routes,
+        *media_api.graph_routes,
         *cloud_api.graph_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan,

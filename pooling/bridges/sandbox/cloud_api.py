@@ -91,9 +91,26 @@ async def post_messages(request: Request) -> Response:
             raise GraphError(400, 100, "(#100) mark as read needs messaging_product and message_id")
         return JSONResponse({"success": True})
     to, text = _validate(body)
+    kind = body.get("type", "text")
+    if kind in ("image", "document", "audio", "video"):
+        await _record_media(request, number, to, kind, body[kind])
     message_id = sandbox_of(request).cloud_sent(number, to, text, str(body.get("biz_opaque_callback_data") or ""))
     return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                          "messages": [{"id": message_id}]})
+
+
+async def _record_media(request: Request, number: CloudNumber, to: str, kind: str, content: dict) -> None:
+    sandbox = sandbox_of(request)
+    if content.get("id"):
+        media = sandbox.media.get(str(content["id"]))
+        if media is None or media.owner != number.phone_number_id:
+            raise GraphError(400, 131053, f"(#131053) Media upload error: no media {content['id']} for this number")
+        data, mimetype, filename, via = media.data, media.mimetype, media.filename, "id"
+    else:
+        data = await sandbox.fetch_link(str(content["link"]))
+        mimetype, filename, via = "", "", "link"
+    sandbox.record_received(dialect="cloud", session=number.phone_number_id, to=to, kind=kind, via=via, data=data,
+                            mimetype=mimetype, filename=str(content.get("filename") or filename))
 
 
 async def register_number(request: Request) -> Response:

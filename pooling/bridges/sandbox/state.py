@@ -46,6 +46,32 @@ class Faults:
 
 
 @dataclass
+class SandboxMedia:
+    """A file the sandbox holds: one a contact 'sent' (served to the platform) or one uploaded to it."""
+
+    id: str
+    owner: str  # WAHA session name or Cloud phone_number_id
+    data: bytes
+    mimetype: str
+    filename: str = ""
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()
+
+
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+
+# What an inbound media `type` is called in each dialect (WEBJS `_data.type`; Cloud `type`).
+WAHA_MEDIA_TYPES = {"image": "image", "voice": "ptt", "audio": "audio", "document": "document",
+                    "video": "video", "sticker": "sticker"}
+CLOUD_MEDIA_TYPES = {"image": "image", "voice": "audio", "audio": "audio", "document": "document",
+                     "video": "video", "sticker": "sticker"}
+
+
+@dataclass
 class Hook:
     url: str
     events: list[str]
@@ -118,6 +144,9 @@ class Sandbox:
         self.numbers: dict[str, CloudNumber] = {}
         self.faults = Faults()
         self.dispatcher = Dispatcher()
+        self.media: dict[str, SandboxMedia] = {}
+        # Every media file a send handed the sandbox (by bytes, link or uploaded id), for tests to compare.
+        self.received_media: deque = deque(maxlen=200)
 
     @property
     def used(self) -> int:
@@ -227,13 +256,22 @@ class Sandbox:
                            {"id": message_id, "from": chat_id, "to": chat_id, "participant": None,
                             "fromMe": True, "ack": ack, "ackName": name})
 
-    def waha_inbound(self, session: WahaSession, sender: str, text: str, name: str, reply_to: str = "") -> str:
+    def waha_inbound(self, session: WahaSession, sender: str, text: str, name: str, reply_to: str = "",
+                     media: dict | None = None) -> str:
         chat_id = f"{sender}@c.us"
         message_id = waha_message_id(chat_id, from_me=False)
         payload = {"id": message_id, "timestamp": int(time.time()), "from": chat_id, "fromMe": False,
                    "source": "app", "to": (session.me or {}).get("id"), "body": text, "hasMedia": False,
                    "media": None, "ack": 1, "ackName": "SERVER", "replyTo": reply_to or None,
                    "_data": {"notifyName": name, "type": "chat"}}
+        if media is not None:
+            stored = self.keep_media(session.name, media)
+            extension = "." + (stored.filename.rsplit(".", 1)[-1] if "." in stored.filename else "bin")
+            # WAHA serves downloaded media itself, under /api/files/, with the same API key.
+            payload.update(hasMedia=True, media={"url": f"{media['base_url']}/api/files/{session.name}/{stored.id}"
+                                                        f"{extension}", "mimetype": stored.mimetype,
+                                                 "filename": stored.filename or None})
+            payload["_data"]["type"] = WAHA_MEDIA_TYPES[media["type"]]
         self.emit_waha(session, "message", payload)
         return message_id
 
@@ -265,10 +303,24 @@ class Sandbox:
                 entry["biz_opaque_callback_data"] = correlation
             self.emit_cloud(number, {"statuses": [entry]})
 
-    def cloud_inbound(self, number: CloudNumber, sender: str, text: str, name: str, reply_to: str = "") -> str:
+    def cloud_inbound(self, number: CloudNumber, sender: str, text: str, name: str, reply_to: str = "",
+                      media: dict | None = None) -> str:
         message_id = wamid()
         message: dict[str, Any] = {"from": sender, "id": message_id, "timestamp": str(int(time.time())),
                                    "type": "text", "text": {"body": text}}
+        if media is not None:
+            stored = self.keep_media(number.phone_number_id, media)
+            kind = CLOUD_MEDIA_TYPES[media["type"]]
+            # Meta's webhook names the file by id only; GET /{id} gives the download URL.
+            content: dict[str, Any] = {"id": stored.id, "mime_type": stored.mimetype, "sha256": stored.sha256}
+            if text and kind in ("image", "video", "document"):
+                content["caption"] = text
+            if kind == "document" and stored.filename:
+                content["filename"] = stored.filename
+            if media["type"] == "voice":
+                content["voice"] = True
+            message.pop("text")
+            message.update(type=kind, **{kind: content})
         if reply_to:
             message["context"] = {"from": number.display_phone_number, "id": reply_to}
         self.emit_cloud(number, {"contacts": [{"profile": {"name": name}, "wa_id": sender}], "messages": [message]})
@@ -276,12 +328,42 @@ class Sandbox:
 
     # --- both dialects ----------------------------------------------------------------------
 
-    def inbound(self, session_name: str, sender: str, text: str, name: str, reply_to: str = "") -> str | None:
+    def inbound(self, session_name: str, sender: str, text: str, name: str, reply_to: str = "",
+                media: dict | None = None) -> str | None:
+        """`media`: {type, data (bytes), mimetype, filename, base_url (where the sandbox is reached)}."""
         if session_name in self.sessions:
-            return self.waha_inbound(self.sessions[session_name], sender, text, name, reply_to)
+            return self.waha_inbound(self.sessions[session_name], sender, text, name, reply_to, media)
         if session_name in self.numbers:
-            return self.cloud_inbound(self.numbers[session_name], sender, text, name, reply_to)
+            return self.cloud_inbound(self.numbers[session_name], sender, text, name, reply_to, media)
         return None
+
+    # --- media ------------------------------------------------------------------------------
+
+    def keep_media(self, owner: str, media: dict) -> SandboxMedia:
+        stored = SandboxMedia(id=secrets.token_hex(12), owner=owner, data=media["data"],
+                              mimetype=str(media.get("mimetype") or "application/octet-stream"),
+                              filename=str(media.get("filename") or ""))
+        self.media[stored.id] = stored
+        return stored
+
+    async def fetch_link(self, url: str) -> bytes | None:
+        """What a real bridge does with a `link`/`file.url`: download it. None when that fails:
+        WhatsApp accepts such a send and fails it later, and links in demos point nowhere."""
+        try:
+            response = await self.dispatcher._http().get(url)
+        except Exception:  # any transport failure
+            return None
+        if response.status_code != 200 or len(response.content) > MAX_MEDIA_BYTES:
+            return None
+        return response.content
+
+    def record_received(self, *, dialect: str, session: str, to: str, kind: str, via: str, data: bytes | None,
+                        mimetype: str, filename: str) -> None:
+        """`data` None: a link the sandbox could not download (recorded as such, with no bytes)."""
+        self.received_media.append({"dialect": dialect, "session": session, "to": to, "type": kind, "via": via,
+                                    "mimetype": mimetype, "filename": filename, "downloaded": data is not None,
+                                    "size": len(data or b""), "sha256": SandboxMedia("", "", data or b"", mimetype).sha256,
+                                    "data": base64.b64encode(data or b"").decode()})
 
     def _maybe_echo(self, session_name: str, recipient_digits: str, text: str) -> None:
         if recipient_digits.startswith(ECHO_PREFIX):

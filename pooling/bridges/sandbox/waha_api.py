@@ -170,6 +170,16 @@ async def send_media(request: Request) -> Response:
         raise BadRequest(400, "file.url or file.data is required")
     endpoint = request.url.path.rsplit("/", 1)[-1]
     label = {"sendImage": "image", "sendFile": "document", "sendVoice": "audio", "sendVideo": "video"}[endpoint]
+    if file.get("data"):
+        try:
+            data, via = base64.b64decode(str(file["data"]), validate=True), "data"
+        except ValueError:
+            raise BadRequest(400, "file.data must be base64") from None
+    else:
+        data, via = await sandbox_of(request).fetch_link(str(file["url"])), "url"
+    sandbox_of(request).record_received(dialect="waha", session=session.name, to=chat_id, kind=label, via=via,
+                                        data=data, mimetype=str(file.get("mimetype") or ""),
+                                        filename=str(file.get("filename") or ""))
     return _sent(request, session, chat_id, str(body.get("caption") or f"[{label}]"), has_media=True)
 
 
