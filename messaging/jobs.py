@@ -14,3 +14,8 @@ def deliver_webhook(delivery_id: int) -> str:
 def sweep() -> list[str]:
     """Every minute on `maintenance` (waplatform/cron.py)."""
     return services.sweep().lines()
+
+
+def wake_snoozed() -> int:
+    """Every minute on `maintenance` (waplatform/cron.py): snoozes that ended reopen their conversation."""
+    return services.wake_snoozed()

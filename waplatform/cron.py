@@ -23,6 +23,8 @@ cron.register(pooling_jobs.cleanup_idle_sessions, queue_name="maintenance", inte
 
 # Messages (issue 5): lost send jobs, due webhook deliveries, stale pending statuses.
 cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, result_ttl=300)
+# The inbox (docs/inbox.md): snoozed conversations whose time has come open again.
+cron.register(messaging_jobs.wake_snoozed, queue_name="maintenance", interval=60, result_ttl=300)
 
 # Operations: threshold alerts (DESIGN.md, docs/operations.md).
 from operations import jobs as operations_jobs  # noqa: E402
