@@ -874,7 +874,7 @@
     if ("Notification" in window) permission = await Notification.requestPermission();
     const button = $("notify");
     button.dataset.permission = permission;
-    button.textContent = permission === "granted" ? "🔔 On" : permission === "denied" ? "🔕 Blocked" : "🔔 Notify me";
+    button.textContent = permission === "granted" ? "Notifications on" : permission === "denied" ? "Notifications blocked" : "Notify me";
     beep();
   }
 
@@ -1088,7 +1088,7 @@
     $("reply-send").textContent = mode === "note" ? "Add note" : "Send";
     $("reply-text").placeholder = mode === "note"
       ? "A private note: only your team sees it, the contact never does."
-      : "Write a reply…  (/ for canned replies, Enter sends, Shift+Enter for a new line)";
+      : "Write a reply… (/ for canned replies)";
     $("reply-text").focus();
   }
 
