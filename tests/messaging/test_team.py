@@ -351,3 +351,30 @@ def test_the_sandbox_echo_does_not_rename_the_contact_written_to(platform):
     assert (contact.name, contact.is_sandbox) == ("", True)
     row = platform.api.get("/api/v1/conversations").json()["results"][0]
     assert row["contact"] == {"id": contact.pk, "wa_id": "15550009876", "name": "", "sandbox": True}
+
+
+@pytest.mark.integration
+def test_a_message_through_the_bridge_reopens_and_auto_assigns_to_the_online_member(platform):
+    from django.core.management import call_command
+
+    from tests.messaging.conftest import work_until
+
+    # given a tenant that auto-assigns, with one member online and one offline
+    online, _offline = MembershipFactory(tenant=platform.tenant), MembershipFactory(tenant=platform.tenant)
+    services.update_inbox_settings(tenant=platform.tenant, auto_assign=True)
+    presence.socket_alive(tenant_id=platform.tenant.pk, user_id=online.user_id, socket="tab", lease_seconds=60)
+
+    # when a contact writes through the sandbox bridge (signed webhook, intake)
+    call_command("simulate_inbound", platform.tenant.slug, "--from", "4915112345678", "--text", "Hallo")
+
+    # then the new conversation is the online member's
+    conversation = work_until(lambda: Conversation.objects.filter(tenant=platform.tenant, assignee__isnull=False)
+                              .first())
+    assert conversation.assignee_id == online.user_id
+
+    # and once resolved and unassigned, the contact's next message reopens it and assigns it again
+    services.resolve_conversation(conversation=conversation)
+    services.assign_conversation(conversation=conversation, assignee_id=None)
+    call_command("simulate_inbound", platform.tenant.slug, "--from", "4915112345678", "--text", "Noch da?")
+    work_until(lambda: Conversation.objects.filter(pk=conversation.pk, status="open",
+                                                   assignee_id=online.user_id).exists())
