@@ -77,6 +77,10 @@ class AgentConfig(models.Model):
     llm_api_key_env = models.CharField(max_length=128, blank=True)
     # The base URL the key (or env name) was stored with: it is sent there only (agents/llm_keys.py).
     llm_api_key_url = models.URLField(max_length=500, blank=True, editable=False)
+    pause_on_manual_reply = models.BooleanField(
+        null=True, blank=True,
+        help_text="Whether a reply sent by a person (API, inbox, phone) pauses automation; "
+                  "empty = AGENTS_PAUSE_ON_MANUAL_REPLY.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -9,13 +9,19 @@ from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Sum
 
 from agents import caches, llm_keys
-from agents.models import Agent, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
+from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
 from agents.responders import Context
 from agents.responders.knowledge_base import Entry
 from agents.responders.llm import Endpoint
 from agents.triggers import CompiledTriggers
 from messaging.models import Conversation, Message
 from tenants.models import Tenant
+
+
+def pauses_on_manual_reply(*, tenant_id: int) -> bool:
+    """The tenant's choice (AgentConfig.pause_on_manual_reply), else AGENTS_PAUSE_ON_MANUAL_REPLY."""
+    choice = AgentConfig.objects.filter(tenant_id=tenant_id).values_list("pause_on_manual_reply", flat=True).first()
+    return settings.AGENTS_PAUSE_ON_MANUAL_REPLY if choice is None else choice
 
 
 def default_agent(*, tenant_id: int) -> Agent | None:

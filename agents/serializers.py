@@ -31,7 +31,8 @@ class AgentConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AgentConfig
-        fields = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_env", "llm_api_key_set", "updated_at"]
+        fields = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_env", "llm_api_key_set",
+                  "pause_on_manual_reply", "updated_at"]
         read_only_fields = ["updated_at"]
 
     def get_llm_api_key_set(self, config: AgentConfig) -> bool:

@@ -43,6 +43,7 @@ def inbox_page(request):
                    "active": tenant.is_active},
         "staff": request.user.is_staff,
         "user": request.user.get_username(),
+        "userId": request.user.pk,
         "socketPath": f"/ws/inbox/?tenant={tenant.slug}",
         "api": "/api/v1/",
         "agentStates": reverse("inbox-agent-states"),

@@ -19,6 +19,7 @@ from messaging.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointSerializer,
 )
+from messaging.team_api import ConversationTeamActions, acting_user
 from tenants.api_base import TenantScopedViewSet
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -84,12 +85,26 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         return Response(MessageSerializer(message).data, status=code)
 
 
-class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+class ConversationViewSet(ConversationTeamActions, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                         TenantScopedViewSet):
+    """Conversations, newest first. The list filters: view=all|mine|unassigned, status=open|resolved|snoozed
+    (comma-separated, or all), label=<name>, assignee=<user id>, search=<text> (contact or message text)."""
+
     queryset = Conversation.objects.all()
     serializer_class = ConversationSerializer
     pagination_class = RecentConversationsFirst
 
     def safely_get_queryset(self, queryset):
+        if self.action == "list":
+            params = self.request.query_params
+            user = acting_user(self.request)
+            try:
+                queryset = selectors.filter_conversations(
+                    queryset, view=params.get("view", "all"), user_id=user.pk if user else None,
+                    status=params.get("status", ""), label=params.get("label", ""),
+                    assignee=params.get("assignee", ""), search=params.get("search", ""))
+            except selectors.ConversationFilterError as exc:
+                raise ValidationError({exc.field: str(exc)}) from None
         return selectors.conversations_with_contacts(queryset)
 
     @extend_schema(responses=MessageSerializer(many=True))

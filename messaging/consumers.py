@@ -36,6 +36,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from messaging import presence
 from messaging.live import STAFF_GROUP, tenant_group
 from tenants.auth_failures import API_KEY, record_failure, retry_after, too_many_attempts
 from tenants.authentication import member_tenant
@@ -63,6 +64,9 @@ class Access:
     tenant_id: int | None  # None: staff listening to alerts only
     tenant_slug: str
     staff: bool
+    # A signed-in person acting for the tenant (their presence is tracked); None for an API key.
+    user_id: int | None = None
+    username: str = ""
 
 
 def _query(scope) -> dict[str, str]:
@@ -102,7 +106,8 @@ def resolve_access(scope) -> Access:
     slug = query.get("tenant", "").strip()
     tenant = member_tenant(user, slug or None)
     if tenant is not None:
-        return Access(tenant_id=tenant.pk, tenant_slug=tenant.slug, staff=user.is_staff)
+        return Access(tenant_id=tenant.pk, tenant_slug=tenant.slug, staff=user.is_staff, user_id=user.pk,
+                      username=user.get_username())
     if user.is_staff and not slug:
         return Access(tenant_id=None, tenant_slug="", staff=True)
     if slug:
@@ -186,7 +191,10 @@ def live_connections(*, tenant_id: int) -> int:
 class InboxConsumer(AsyncJsonWebsocketConsumer):
     """Pushes every event of the caller's tenant (and alerts, for staff) as its JSON envelope.
 
-    Clients may send {"type": "ping"}; the answer is {"type": "pong"}.
+    Clients may send {"type": "ping"}; the answer is {"type": "pong"}. A signed-in
+    person's socket also keeps their presence (messaging.presence) and may send
+    {"type": "presence", "status": "away"|"online"}; changes go to the tenant's
+    sockets as {"type": "member.presence", "data": {"user_id", "username", "status"}}.
     """
 
     access: Access | None = None
@@ -215,6 +223,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         await self.send_json({"type": "inbox.ready", "tenant": self.access.tenant_id,
                               "data": {"tenant": self.access.tenant_slug or None, "staff": self.access.staff}})
+        if self._tracks_presence:
+            await self._presence_changed(lambda: presence.socket_alive(
+                tenant_id=self.access.tenant_id, user_id=self.access.user_id, socket=self.channel_name,
+                lease_seconds=_lease_seconds()))
 
     async def _take_lease(self) -> None:
         tenant_id = self.access.tenant_id
@@ -231,8 +243,31 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(interval)
             try:
                 await sync_to_async(renew_connection)(tenant_id=self.access.tenant_id, member=self.channel_name)
+                if self._tracks_presence:
+                    await sync_to_async(presence.socket_alive)(
+                        tenant_id=self.access.tenant_id, user_id=self.access.user_id, socket=self.channel_name,
+                        lease_seconds=_lease_seconds())
             except Exception:  # Redis away for a moment: the next round tries again
                 logger.exception("could not renew the inbox connection lease of %s", self.channel_name)
+
+    @property
+    def _tracks_presence(self) -> bool:
+        return self.access is not None and self.access.tenant_id is not None and self.access.user_id is not None
+
+    async def _presence_changed(self, change) -> None:
+        """Apply `change` (a sync call on messaging.presence) and tell the tenant if the person's status moved."""
+        tenant_id, user_id = self.access.tenant_id, self.access.user_id
+
+        def apply() -> tuple[str, str]:
+            before = presence.status_of(tenant_id=tenant_id, user_id=user_id)
+            change()
+            return before, presence.status_of(tenant_id=tenant_id, user_id=user_id)
+
+        before, after = await sync_to_async(apply)()
+        if before != after:
+            frame = {"type": "member.presence", "tenant": tenant_id,
+                     "data": {"user_id": user_id, "username": self.access.username, "status": after}}
+            await self.channel_layer.group_send(tenant_group(tenant_id), {"type": "event.message", "event": frame})
 
     async def _refuse(self, refusal: Refused) -> None:
         await self.accept()
@@ -240,11 +275,22 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=refusal.code, reason=refusal.reason)
 
     async def receive_json(self, content, **kwargs):
-        if isinstance(content, dict) and content.get("type") == "ping":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "ping":
             await self.send_json({"type": "pong"})
+        elif content.get("type") == "presence" and self._tracks_presence \
+                and content.get("status") in (presence.ONLINE, presence.AWAY):
+            away = content["status"] == presence.AWAY
+            await self._presence_changed(lambda: presence.set_away(
+                tenant_id=self.access.tenant_id, user_id=self.access.user_id, away=away))
 
     async def event_message(self, message):
-        await self.send_json(message["event"])
+        event = message["event"]
+        if event.get("type") == "member.presence" and self.access.user_id is not None \
+                and event["data"]["user_id"] == self.access.user_id:
+            return  # the person's own page shows their status already
+        await self.send_json(event)
 
     async def disconnect(self, code):
         if self.renewer is not None:
@@ -255,3 +301,6 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if self.holds_lease:
             self.holds_lease = False
             await sync_to_async(release_connection)(tenant_id=self.access.tenant_id, member=self.channel_name)
+            if self._tracks_presence:
+                await self._presence_changed(lambda: presence.socket_closed(
+                    tenant_id=self.access.tenant_id, user_id=self.access.user_id, socket=self.channel_name))

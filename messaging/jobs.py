@@ -36,3 +36,8 @@ def sweep_media() -> int:
 def cleanup_media() -> int:
     """Hourly on `maintenance`: files past their tier's retention (docs/media.md)."""
     return media.cleanup_expired_media()
+
+
+def wake_snoozed() -> int:
+    """Every minute on `maintenance` (waplatform/cron.py): snoozes that ended reopen their conversation."""
+    return services.wake_snoozed()

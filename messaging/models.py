@@ -7,11 +7,16 @@ nothing the sweeper cannot find again.
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from tenants.models import Tenant
 from waplatform.fields import EncryptedTextField
+
+
+# pooling.bridges.sandbox.state.ECHO_PREFIX (a test keeps them equal); models import no bridge code.
+SANDBOX_ECHO_PREFIX = "1555000"
 
 
 class Contact(models.Model):
@@ -20,6 +25,9 @@ class Contact(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
     wa_id = models.CharField(max_length=128)
     name = models.CharField(max_length=255, blank=True)
+    # Set when a member names the contact: WhatsApp's push name then no longer overwrites it.
+    name_edited = models.BooleanField(default=False)
+    attributes = models.JSONField(default=dict, blank=True, help_text="The tenant's own fields, {name: value}.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -29,9 +37,19 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return f"{self.name or self.wa_id}"
 
+    @property
+    def is_sandbox(self) -> bool:
+        """The sandbox bridge's echo numbers (docs/bridges.md): fictional +1 555 numbers, never a phone."""
+        return self.wa_id.startswith(SANDBOX_ECHO_PREFIX)
+
 
 class Conversation(models.Model):
-    """One thread per (tenant, contact). Agents (a later issue) attach here."""
+    """One thread per (tenant, contact). Agents attach in their app (ConversationState)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+        SNOOZED = "snoozed"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="conversations")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
@@ -40,13 +58,24 @@ class Conversation(models.Model):
     # WhatsApp's 24 h customer-service window opens on each inbound message, never on ours.
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     unread_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # A person of the tenant (a member); who it is is checked by the assignment service.
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="assigned_conversations")
+    labels = models.ManyToManyField("Label", blank=True, related_name="conversations")
 
     class Meta:
         ordering = ["-last_message_at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "contact"], name="one_conversation_per_tenant_contact")
         ]
-        indexes = [models.Index(fields=["tenant", "-last_message_at"])]
+        indexes = [
+            models.Index(fields=["tenant", "-last_message_at"]),
+            models.Index(fields=["tenant", "status", "-last_message_at"], name="conversation_tenant_status"),
+            models.Index(fields=["tenant", "assignee"], name="conversation_tenant_assignee"),
+            models.Index(fields=["status", "snoozed_until"], name="conversation_snoozed_until"),
+        ]
 
     def __str__(self) -> str:
         return f"conversation {self.pk} with {self.contact}"
@@ -283,3 +312,84 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+# --- the support team's side of conversations (docs/inbox.md) ---------------------------
+
+
+class Label(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=64)
+    color = models.CharField(max_length=16, blank=True, help_text="A CSS colour, e.g. #1f93ff.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="one_label_name_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Note(models.Model):
+    """A private note in a conversation: members read it; the contact, the bridge and webhooks never do."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["conversation", "id"])]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} in conversation {self.conversation_id}"
+
+
+class CannedReply(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="canned_replies")
+    short_code = models.CharField(max_length=32, help_text="Typed after / in the inbox's reply box.")
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["short_code"]
+        verbose_name_plural = "canned replies"
+        constraints = [models.UniqueConstraint(fields=["tenant", "short_code"], name="one_canned_reply_per_code")]
+
+    def __str__(self) -> str:
+        return f"/{self.short_code}"
+
+
+class InboxSettings(models.Model):
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="inbox_settings")
+    auto_assign = models.BooleanField(
+        default=False, help_text="New and reopened unassigned conversations go round-robin to online members.")
+    # The round-robin's position: the next assignment goes to the online member after this one.
+    last_assigned_user_id = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "inbox settings"
+
+    def __str__(self) -> str:
+        return f"inbox settings of {self.tenant}"
+
+
+class ConversationActivity(models.Model):
+    """What happened to a conversation besides its messages (the contact panel's history)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=32, help_text="The event type without its prefix: assigned, resolved, ...")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name_plural = "conversation activities"
+        indexes = [models.Index(fields=["conversation", "-id"])]

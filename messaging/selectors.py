@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery, Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
-from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.models import Contact, Conversation, Message, WebhookDelivery
 from tenants.models import Tenant
 
 # Cloud API pricing types that Meta does not bill (PMP since July 2025).
@@ -33,11 +34,72 @@ def messages_for(*, queryset: QuerySet[Message], status: str = "", direction: st
 def conversations_with_contacts(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """With the contact and the last message's text, direction and type, in the one query."""
     last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-accepted_at", "-pk")
-    return queryset.select_related("contact").annotate(
+    return queryset.select_related("contact", "assignee").prefetch_related("labels").annotate(
         last_message_text=Subquery(last.values("text")[:1]),
         last_message_direction=Subquery(last.values("direction")[:1]),
         last_message_type=Subquery(last.values("type")[:1]),
     )
+
+
+class ConversationFilterError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+SEARCH_MIN_LENGTH, SEARCH_MAX_LENGTH = 2, 100
+VIEWS = ("all", "mine", "unassigned")
+
+
+def filter_conversations(queryset: QuerySet[Conversation], *, view: str = "all", user_id: int | None = None,
+                         status: str = "", label: str = "", assignee: str = "",
+                         search: str = "") -> QuerySet[Conversation]:
+    """The inbox's views and filters over a tenant-scoped queryset; raises ConversationFilterError.
+
+    Search matches the contact's name or number, or the text of its messages of
+    the last INBOX_SEARCH_DAYS (a bound on the scan: icontains uses no index).
+    """
+    if view not in VIEWS:
+        raise ConversationFilterError("view", f"Use one of {', '.join(VIEWS)}.")
+    if view == "mine":
+        if user_id is None:
+            raise ConversationFilterError("view", "view=mine needs a signed-in member; with an API key use "
+                                                  "assignee=<user id>.")
+        queryset = queryset.filter(assignee_id=user_id)
+    elif view == "unassigned":
+        queryset = queryset.filter(assignee__isnull=True)
+    if status and status != "all":
+        statuses = status.split(",")
+        if not set(statuses) <= set(Conversation.Status.values):
+            raise ConversationFilterError("status", f"Use all or one of {', '.join(Conversation.Status.values)}.")
+        queryset = queryset.filter(status__in=statuses)
+    if label:
+        queryset = queryset.filter(labels__name=label.strip().lower())
+    if assignee:
+        if not assignee.isdigit():
+            raise ConversationFilterError("assignee", "A user id, as GET /api/v1/members lists them.")
+        queryset = queryset.filter(assignee_id=int(assignee))
+    search = search.strip()
+    if search:
+        if not SEARCH_MIN_LENGTH <= len(search) <= SEARCH_MAX_LENGTH:
+            raise ConversationFilterError(
+                "search", f"Search for {SEARCH_MIN_LENGTH} to {SEARCH_MAX_LENGTH} characters.")
+        since = timezone.now() - timedelta(days=settings.INBOX_SEARCH_DAYS)
+        texts = Message.objects.filter(conversation=OuterRef("pk"), accepted_at__gte=since, text__icontains=search)
+        digits = search.lstrip("+").replace(" ", "")
+        by_contact = Q(contact__name__icontains=search) | (Q(contact__wa_id__contains=digits) if digits else Q())
+        queryset = queryset.filter(by_contact | Q(Exists(texts)))
+    return queryset
+
+
+def search_contacts(queryset: QuerySet[Contact], *, search: str) -> QuerySet[Contact]:
+    search = search.strip()
+    if not search:
+        return queryset
+    if not SEARCH_MIN_LENGTH <= len(search) <= SEARCH_MAX_LENGTH:
+        raise ConversationFilterError("search", f"Search for {SEARCH_MIN_LENGTH} to {SEARCH_MAX_LENGTH} characters.")
+    digits = search.lstrip("+").replace(" ", "")
+    return queryset.filter(Q(name__icontains=search) | Q(wa_id__contains=digits))
 
 
 def deliveries_of(queryset: QuerySet[WebhookDelivery], *, status: str = "") -> QuerySet[WebhookDelivery]:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from messaging.models import Conversation, Message, WebhookDelivery, WebhookEndpoint
 from messaging.services import message_representation, normalise_recipient
+from messaging.services.activity import person
 from messaging.webhooks_out import InvalidWebhookUrl, check_url
 from waplatform import egress
 
@@ -168,14 +169,27 @@ class MessageSerializer(serializers.ModelSerializer):
         return message_representation(instance)
 
 
+class ConversationContactSerializer(ContactSerializer):
+    sandbox = serializers.BooleanField(source="is_sandbox", help_text="A sandbox echo number, not a real phone.")
+
+
 class ConversationSerializer(serializers.ModelSerializer):
-    contact = ContactSerializer(read_only=True)
+    contact = ConversationContactSerializer(read_only=True)
     last_message = serializers.SerializerMethodField()
+    assignee = serializers.SerializerMethodField(help_text="The member who answers it: {id, username, name} or null.")
+    labels = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
-        fields = ["id", "contact", "created_at", "last_message_at", "last_inbound_at", "unread_count", "last_message"]
+        fields = ["id", "contact", "created_at", "last_message_at", "last_inbound_at", "unread_count", "last_message",
+                  "status", "snoozed_until", "assignee", "labels"]
         read_only_fields = fields
+
+    def get_assignee(self, conversation) -> dict | None:
+        return person(conversation.assignee)
+
+    def get_labels(self, conversation) -> list[str]:
+        return sorted(label.name for label in conversation.labels.all())
 
     def get_last_message(self, conversation) -> dict | None:
         """The preview for a conversation list (annotated by selectors.conversations_with_contacts)."""

@@ -27,6 +27,9 @@ cron.register(messaging_jobs.sweep, queue_name="maintenance", interval=60, resul
 cron.register(messaging_jobs.sweep_media, queue_name="maintenance", interval=60, result_ttl=300)
 cron.register(messaging_jobs.cleanup_media, queue_name="maintenance", interval=3600, result_ttl=600)
 
+# The inbox (docs/inbox.md): snoozed conversations whose time has come open again.
+cron.register(messaging_jobs.wake_snoozed, queue_name="maintenance", interval=60, result_ttl=300)
+
 # Operations: threshold alerts (DESIGN.md, docs/operations.md).
 from operations import jobs as operations_jobs  # noqa: E402
 

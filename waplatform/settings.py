@@ -488,6 +488,8 @@ INBOX_MAX_CONNECTIONS_PER_TENANT = env.int("INBOX_MAX_CONNECTIONS_PER_TENANT", d
 # A connection counts toward the cap for this long after its last renewal; its consumer renews
 # it every third of that, so a daphne that died stops counting within this time.
 INBOX_CONNECTION_LEASE_SECONDS = env.float("INBOX_CONNECTION_LEASE_SECONDS", default=90.0)
+# How far back the inbox searches message text (icontains scans; the bound keeps it cheap).
+INBOX_SEARCH_DAYS = env.int("INBOX_SEARCH_DAYS", default=365)
 # whitenoise serves STATIC_ROOT (collectstatic, run by the launcher); with finders it serves
 # the apps' static folders directly, for development and the browser tests.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)

@@ -25,7 +25,7 @@ AGENT_FIELDS = {
 }
 TRIGGER_FIELDS = {"agent", "kind", "keywords", "match", "case_sensitive", "pattern", "office_hours",
                   "outside_hours", "priority", "active"}
-CONFIG_FIELDS = {"llm_base_url", "llm_model", "llm_api_key", "llm_api_key_env"}
+CONFIG_FIELDS = {"llm_base_url", "llm_model", "llm_api_key", "llm_api_key_env", "pause_on_manual_reply"}
 
 
 def _invalidate_triggers_on_commit(tenant_id: int) -> None:
@@ -104,8 +104,9 @@ def update_agent_config(*, tenant: Tenant, **fields) -> AgentConfig:
     llm_keys.bind_config(config, changed=set(fields), url_before=url_before)
     config.full_clean()
     config.save()
-    # Cached responses were produced by the previous model/endpoint.
-    Agent.objects.filter(tenant=tenant, kind=Agent.Kind.LLM).update(version=F("version") + 1)
+    if set(fields) - {"pause_on_manual_reply"}:
+        # Cached responses were produced by the previous model/endpoint.
+        Agent.objects.filter(tenant=tenant, kind=Agent.Kind.LLM).update(version=F("version") + 1)
     return config
 
 

@@ -13,7 +13,8 @@ def get_or_create_contact(*, tenant_id: int, wa_id: str, name: str = "") -> Cont
     # get_or_create retries the read on IntegrityError inside a savepoint, so two
     # first messages from one number racing each other end with one row.
     contact, created = Contact.objects.get_or_create(tenant_id=tenant_id, wa_id=wa_id, defaults={"name": name[:255]})
-    if name and not created and contact.name != name:
+    # A name a member gave the contact wins over the push name the contact chose.
+    if name and not created and contact.name != name and not contact.name_edited:
         Contact.objects.filter(pk=contact.pk).update(name=name[:255])
         contact.name = name
     return contact

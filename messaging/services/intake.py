@@ -10,7 +10,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
+from messaging.services.assignment import auto_assign
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
+from messaging.services.lifecycle import reopen_on_inbound
 from messaging.services.media import record_inbound_media
 from messaging.services.payloads import publish_conversation, publish_message
 from messaging.services.statuses import apply_pending_statuses, apply_status
@@ -31,6 +33,7 @@ class IngestResult:
     sessions: int = 0
     ignored: int = 0
     touched_tenants: set[int] = field(default_factory=set)
+    conversations: set[int] = field(default_factory=set)  # with new inbound messages
 
 
 def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult, slot_id: int | None) -> None:
@@ -69,7 +72,9 @@ def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult, sl
         return
     Conversation.objects.filter(pk=conversation.pk).update(
         last_message_at=when, last_inbound_at=when, unread_count=F("unread_count") + 1)
+    reopen_on_inbound(conversation_id=conversation.pk)
     result.received.append(message.pk)
+    result.conversations.add(conversation.pk)
     result.touched_tenants.add(tenant_id)
     publish_message(event_type="message.received", message_id=message.pk)
     publish_conversation(conversation_id=conversation.pk)
@@ -125,4 +130,9 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
         apply_pending_statuses(tenant_id=tenant_id, provider_message_ids=[provider_id])
     for tenant_id in result.touched_tenants:
         pooling.touch_session_activity(tenant=Tenant(pk=tenant_id))
+    for conversation_id in sorted(result.conversations):
+        try:
+            auto_assign(conversation_id=conversation_id)
+        except Exception:  # the message is stored; a conversation left unassigned shows in "unassigned"
+            logger.exception("auto-assignment of conversation %s failed", conversation_id)
     return result

@@ -169,3 +169,24 @@ def test_set_active_agent_by_patch_without_shadowing_messagings_get(bots):
     assert api.patch(f"/api/v1/conversations/{conversation_id}", {"active_agent": 999999},
                      format="json").status_code == 400
     assert foreign.status_code == 404
+
+
+def test_a_tenant_that_turned_the_pause_off_keeps_its_bot_answering_after_an_api_send(bots, settings):
+    tenant, help_desk, _ = bots
+    settings.AGENTS_PAUSE_ON_MANUAL_REPLY = True
+    api = client_for(tenant)
+    assert api.patch("/api/v1/agents/config", {"pause_on_manual_reply": False}, format="json").json()[
+        "pause_on_manual_reply"] is False
+    first = inbound(tenant, "opening hours?")
+    work_agents(lambda: AgentReply.objects.filter(in_reply_to=first).exists())
+
+    # when the tenant's integration sends a message through the API
+    sent = api.post("/api/v1/messages", {"to": first.contact.wa_id, "text": {"body": "Your order shipped"}},
+                    format="json")
+    assert sent.status_code == 202
+
+    # then automation is not paused, and the next inbound message is answered
+    later = inbound(tenant, "opening hours?")
+    work_agents(lambda: AgentReply.objects.filter(in_reply_to=later).exists())
+    state = ConversationState.objects.get(conversation_id=first.conversation_id)
+    assert state.automation_paused_until is None

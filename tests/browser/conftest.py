@@ -112,14 +112,11 @@ class RunningPlatform:
                 _stop(process)
 
 
-@pytest.fixture
-def running_platform(request, transactional_db, settings, tmp_path_factory) -> Iterator[RunningPlatform]:
+def _platform(name: str, tmp_path_factory) -> RunningPlatform:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    logs = ARTIFACTS / request.node.name
+    logs = ARTIFACTS / name
     logs.mkdir(parents=True, exist_ok=True)
-    # The sandbox is told where to post its webhooks by whoever starts the session.
-    settings.PUBLIC_BASE_URL = url
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "waplatform.settings",
@@ -137,13 +134,57 @@ def running_platform(request, transactional_db, settings, tmp_path_factory) -> I
         # The sandbox (as WAHA) downloads outbound files from daphne by their signed link.
         "MEDIA_WAHA_SEND_MODE": "url",
     }
-    platform = RunningPlatform(url=url, port=port, env=env, logs=logs)
+    return RunningPlatform(url=url, port=port, env=env, logs=logs)
+
+
+@pytest.fixture
+def running_platform(request, transactional_db, settings, tmp_path_factory) -> Iterator[RunningPlatform]:
+    platform = _platform(request.node.name, tmp_path_factory)
+    # The sandbox is told where to post its webhooks by whoever starts the session.
+    settings.PUBLIC_BASE_URL = platform.url
     try:
         platform.start_web()
         platform.start_workers()
         yield platform
     finally:
         platform.stop()
+
+
+@pytest.fixture(scope="module")
+def _module_platform(request, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[RunningPlatform]:
+    platform = _platform(request.module.__name__.rsplit(".", 1)[-1], tmp_path_factory)
+    try:
+        platform.start_web()
+        yield platform
+    finally:
+        platform.stop()
+
+
+@pytest.fixture
+def shared_platform(_module_platform, transactional_db, settings) -> Iterator[RunningPlatform]:
+    """One daphne for the whole module (each test's data is flushed by transactional_db); the
+    workers start per test, since every test starts on an emptied Redis (tests/conftest.py)."""
+    settings.PUBLIC_BASE_URL = _module_platform.url
+    try:
+        _module_platform.start_workers()
+        yield _module_platform
+    finally:
+        _stop(_module_platform.workers)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One browser per module; tests open contexts of their own (a context is a fresh profile)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

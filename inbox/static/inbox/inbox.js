@@ -20,10 +20,17 @@
     conversations: new Map(), // id -> conversation (REST shape, plus preview)
     next: null, // cursor URL of older conversations
     agents: {}, // id -> {name, kind}
-    agentStates: {}, // conversation id -> {active_agent, owner}
+    agentStates: {}, // conversation id -> {active_agent, owner, automation_paused_until}
     openId: null,
     messages: new Map(), // id -> message of the open thread
+    notes: new Map(), // id -> private note of the open thread
     session: null,
+    members: new Map(), // user id -> {id, username, name, presence}
+    labels: [], // the tenant's labels
+    canned: [], // the tenant's canned replies
+    filters: { view: "all", status: "open", label: "", search: "" },
+    mode: "reply", // or "note"
+    myPresence: "online",
   };
 
   // --- REST -------------------------------------------------------------------------
@@ -140,9 +147,18 @@
         li.setAttribute("aria-selected", String(c.id === state.openId));
         li.tabIndex = 0;
         if (c.unread_count > 0) li.classList.add("has-unread");
-        li.append(el("span", "name", contactName(c.contact)), el("span", "time", shortTime(c.last_message_at)));
+        const name = el("span", "name", contactName(c.contact));
+        if (c.contact && c.contact.sandbox) name.append(" ", sandboxBadge());
+        li.append(name, el("span", "time", shortTime(c.last_message_at)));
         li.append(el("span", "preview", c.preview || (c.contact && c.contact.name ? "+" + c.contact.wa_id : "")));
         const badges = el("span", "badges");
+        for (const label of c.labels || []) badges.append(el("span", "label-chip", label));
+        if (c.status && c.status !== "open") badges.append(el("span", "status-chip " + c.status, c.status));
+        if (c.assignee) {
+          const who = el("span", "assignee-chip" + (c.assignee.id === cfg.userId ? " me" : ""), initials(c.assignee));
+          who.title = `Assigned to ${c.assignee.name}`;
+          badges.append(who);
+        }
         const agent = agentLabel(c.id);
         if (agent.text) badges.append(el("span", "agent-chip" + (agent.human ? " human" : ""), agent.text));
         if (c.unread_count > 0) {
@@ -174,14 +190,35 @@
     state.conversations.set(c.id, withPreview(state.conversations.get(c.id), c));
   }
 
+  function listQuery() {
+    const f = state.filters;
+    const q = new URLSearchParams({ page_size: PAGE_SIZE, view: f.view, status: f.status });
+    if (f.label) q.set("label", f.label);
+    if (f.search.trim().length >= 2) q.set("search", f.search.trim());
+    return q.toString();
+  }
+
+  // Whether a conversation belongs in the list as filtered (search aside: the server decides that).
+  function matchesFilters(c) {
+    const f = state.filters;
+    if (f.view === "mine" && !(c.assignee && c.assignee.id === cfg.userId)) return false;
+    if (f.view === "unassigned" && c.assignee) return false;
+    if (f.status !== "all" && c.status && c.status !== f.status) return false;
+    if (f.label && !(c.labels || []).includes(f.label)) return false;
+    return true;
+  }
+
+  let listGeneration = 0;
   async function loadConversations() {
-    const page = await api("GET", apiUrl(`conversations?page_size=${PAGE_SIZE}`));
+    const generation = ++listGeneration;
+    const page = await api("GET", apiUrl(`conversations?${listQuery()}`));
+    if (generation !== listGeneration) return; // the filters changed meanwhile
     const fresh = new Map();
     for (const c of page.results) fresh.set(c.id, withPreview(state.conversations.get(c.id), c));
-    // Conversations beyond the first page that were loaded earlier stay.
-    for (const [id, c] of state.conversations) if (!fresh.has(id)) fresh.set(id, c);
+    // Conversations beyond the first page that were loaded earlier stay (unless they no longer match).
+    if (page.next) for (const [id, c] of state.conversations) if (!fresh.has(id) && matchesFilters(c)) fresh.set(id, c);
     state.conversations = fresh;
-    if (!state.next || page.results.length < PAGE_SIZE) state.next = page.next;
+    state.next = page.next;
     await loadAgentStates(page.results.map((c) => c.id));
     renderConversations();
   }
@@ -320,20 +357,34 @@
     return box;
   }
 
+  function renderNote(n) {
+    const li = el("li", "note");
+    li.dataset.noteId = n.id;
+    li.append(el("div", "note-head", `Private note · ${n.author ? n.author.name : "someone"}`));
+    li.append(el("span", "text", n.body));
+    const meta = el("div", "meta");
+    meta.append(el("time", null, shortTime(n.created_at)));
+    li.append(meta);
+    return li;
+  }
+
   function renderMessages() {
     const list = $("messages");
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    const sorted = Array.from(state.messages.values()).sort((a, b) => a.id - b.id);
+    const items = [
+      ...Array.from(state.messages.values(), (m) => ({ when: messageTime(m), order: 0, id: m.id, m })),
+      ...Array.from(state.notes.values(), (n) => ({ when: n.created_at, order: 1, id: n.id, n })),
+    ].sort((a, b) => (Date.parse(a.when) || 0) - (Date.parse(b.when) || 0) || a.order - b.order || a.id - b.id);
     const nodes = [];
     let day = null;
-    for (const m of sorted) {
-      const when = messageTime(m);
+    for (const item of items) {
+      const when = item.when;
       const thisDay = when ? new Date(when).toDateString() : day;
       if (thisDay && thisDay !== day) {
         nodes.push(el("li", "day", dayFmt.format(new Date(when))));
         day = thisDay;
       }
-      nodes.push(renderMessage(m));
+      nodes.push(item.m ? renderMessage(item.m) : renderNote(item.n));
     }
     list.replaceChildren(...nodes);
     if (nearBottom || list.dataset.scrolled !== "1") {
@@ -349,22 +400,56 @@
     return true;
   }
 
+  function botState(c) {
+    const s = state.agentStates[c.id] || {};
+    if (s.owner === "human") return { paused: true, text: "Bot off: a person holds this conversation" };
+    const until = s.automation_paused_until ? Date.parse(s.automation_paused_until) : 0;
+    if (until > Date.now()) {
+      return { paused: true, text: `Bot paused until ${shortTime(s.automation_paused_until)} (after a manual reply)` };
+    }
+    return { paused: false, text: "" };
+  }
+
   function renderThreadHead() {
     const c = state.conversations.get(state.openId);
     if (!c) return;
     $("thread-title").textContent = contactName(c.contact);
+    $("thread-sandbox").hidden = !(c.contact && c.contact.sandbox);
     $("thread-sub").textContent = c.contact && c.contact.name && c.contact.wa_id ? "+" + c.contact.wa_id : "";
     const agent = agentLabel(c.id);
     const chip = $("thread-agent");
     chip.className = "agent-chip" + (agent.human ? " human" : "");
     chip.textContent = agent.text ? `Answering: ${agent.text}` : "";
     const human = (state.agentStates[c.id] || {}).owner === "human";
+    const bot = botState(c);
+    $("bot-state").textContent = bot.text;
+    $("bot-state").dataset.paused = String(bot.paused);
     $("takeover").disabled = human;
-    $("handback").disabled = !human;
+    $("handback").disabled = !bot.paused;
+    renderAssignee(c);
+    const status = c.status || "open";
+    $("resolve").hidden = status === "resolved";
+    $("reopen").hidden = status === "open";
+    const banner = $("status-banner");
+    banner.hidden = status === "open";
+    banner.dataset.status = status;
+    banner.textContent = status === "resolved" ? "Resolved: it opens again when the contact writes."
+      : status === "snoozed" ? `Snoozed until ${shortTime(c.snoozed_until)} ${dayFmt.format(new Date(c.snoozed_until))}, or until the contact writes.` : "";
+    if (!$("contact-panel").hidden) renderContactPanel();
+  }
+
+  async function loadNotes(id) {
+    const notes = await api("GET", apiUrl(`conversations/${id}/notes`));
+    if (state.openId !== id) return;
+    state.notes = new Map(notes.map((n) => [n.id, n]));
+    renderMessages();
   }
 
   async function loadThread(id) {
-    const page = await api("GET", apiUrl(`conversations/${id}/messages?page_size=100`));
+    const [page] = await Promise.all([
+      api("GET", apiUrl(`conversations/${id}/messages?page_size=100`)),
+      loadNotes(id).catch((err) => console.warn("notes unavailable", err)),
+    ]);
     if (state.openId !== id) return;
     // Events that came in while the page was loading may be newer than it: keep the higher status.
     const live = state.messages;
@@ -378,11 +463,13 @@
     if (state.openId !== id) {
       state.openId = id;
       state.messages = new Map();
+      state.notes = new Map();
       $("messages").dataset.scrolled = "0";
       $("messages").replaceChildren();
     }
     $("thread-empty").hidden = true;
     $("thread-view").hidden = false;
+    document.body.classList.add("thread-open");
     $("reply-error").hidden = true;
     renderThreadHead();
     renderConversations();
@@ -429,6 +516,22 @@
     const button = $("reply-send");
     button.disabled = true;
     showReplyError("");
+    if (state.mode === "note") {
+      try {
+        const note = await api("POST", apiUrl(`conversations/${c.id}/notes`), { body });
+        box.value = "";
+        if (note.conversation_id === state.openId) {
+          state.notes.set(note.id, note);
+          renderMessages();
+        }
+      } catch (err) {
+        showReplyError(`Note not saved: ${err.message}`);
+      } finally {
+        button.disabled = false;
+        box.focus();
+      }
+      return;
+    }
     try {
       const message = await api(
         "POST",
@@ -514,6 +617,7 @@
     state.agentStates[data.conversation_id] = Object.assign({}, known, {
       active_agent: data.active_agent !== undefined ? data.active_agent : known.active_agent,
       owner: data.owner || known.owner,
+      automation_paused_until: data.automation_paused_until !== undefined ? data.automation_paused_until : known.automation_paused_until,
     });
     if (data.active_agent != null && !state.agents[data.active_agent]) {
       loadAgentStates([data.conversation_id]).then(renderAll);
@@ -601,6 +705,7 @@
       if (upsertMessage(m)) renderMessages();
       if (m.direction === "in") markReadSoon();
     }
+    if (m.direction === "in" && isNewInbound(m)) maybeNotify(m);
   }
 
   function onEvent(event) {
@@ -638,6 +743,27 @@
       case "conversation.agent_switched":
       case "conversation.automation_paused":
         return applyAgentState(data);
+      case "conversation.assigned":
+      case "conversation.resolved":
+      case "conversation.reopened":
+      case "conversation.snoozed":
+      case "conversation.labels_changed":
+        return onTeamChange(event.type, data);
+      case "note.created":
+      case "note.deleted":
+        if (data.conversation_id === state.openId) loadNotes(state.openId).catch(console.warn);
+        return;
+      case "contact.updated":
+        return onContactUpdated(data);
+      case "label.created":
+      case "label.deleted":
+        return loadLabels();
+      case "canned_reply.created":
+      case "canned_reply.updated":
+      case "canned_reply.deleted":
+        return loadCanned();
+      case "member.presence":
+        return onPresence(data);
       case "session.status":
         return loadSession();
       case "alert.opened":
@@ -662,6 +788,479 @@
     close.addEventListener("click", () => row.remove());
     row.append(close);
     box.prepend(row);
+  }
+
+  // --- the support team: assignment, status, labels, notes, canned replies, presence -----------------
+
+  function initials(p) {
+    const words = (p.name || p.username || "?").split(/[\s._-]+/).filter(Boolean);
+    return words.slice(0, 2).map((w) => w[0].toUpperCase()).join("") || "?";
+  }
+
+  function sandboxBadge() {
+    const badge = el("span", "sandbox-badge", "sandbox");
+    badge.title = "A sandbox echo number, not a real phone";
+    return badge;
+  }
+
+  const PRESENCE_TEXT = { online: "online", away: "away", offline: "offline" };
+
+  function renderAssignee(c) {
+    const select = $("assignee");
+    const options = [el("option", null, "Unassigned")];
+    options[0].value = "";
+    const members = Array.from(state.members.values());
+    if (c.assignee && !state.members.has(c.assignee.id)) members.push(Object.assign({ presence: "offline" }, c.assignee));
+    for (const m of members) {
+      const option = el("option", null, `${m.id === cfg.userId ? "Me" : m.name} (${PRESENCE_TEXT[m.presence] || "offline"})`);
+      option.value = String(m.id);
+      options.push(option);
+    }
+    select.replaceChildren(...options);
+    select.value = c.assignee ? String(c.assignee.id) : "";
+  }
+
+  function renderTeam() {
+    const list = $("team");
+    list.replaceChildren(
+      ...Array.from(state.members.values()).map((m) => {
+        const li = el("li", "member");
+        li.dataset.userId = m.id;
+        li.dataset.presence = m.presence;
+        li.append(el("span", "dot"), el("span", "member-name", m.id === cfg.userId ? `${m.name} (you)` : m.name),
+          el("span", "member-presence", PRESENCE_TEXT[m.presence] || "offline"));
+        return li;
+      })
+    );
+  }
+
+  async function loadMembers() {
+    try {
+      const members = await api("GET", apiUrl("members"));
+      state.members = new Map(members.map((m) => [m.id, m]));
+      const me = state.members.get(cfg.userId);
+      if (me && me.presence !== "offline") setMyPresence(me.presence, false);
+      if (me) me.presence = state.myPresence;
+      renderTeam();
+      if (state.openId) renderThreadHead();
+    } catch (err) {
+      console.warn("members unavailable", err);
+    }
+  }
+
+  function onPresence(data) {
+    const m = state.members.get(data.user_id);
+    if (!m) return loadMembers();
+    m.presence = data.status;
+    renderTeam();
+    if (state.openId) renderThreadHead();
+  }
+
+  function setMyPresence(status, tell) {
+    state.myPresence = status;
+    const button = $("my-presence");
+    button.dataset.presence = status;
+    button.textContent = status === "away" ? "Away" : "Online";
+    const me = state.members.get(cfg.userId);
+    if (me) me.presence = status;
+    renderTeam();
+    if (tell && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "presence", status }));
+  }
+
+  async function loadLabels() {
+    try {
+      state.labels = await api("GET", apiUrl("labels"));
+    } catch (err) {
+      return console.warn("labels unavailable", err);
+    }
+    const select = $("label-filter");
+    const all = el("option", null, "All labels");
+    all.value = "";
+    select.replaceChildren(all, ...state.labels.map((l) => Object.assign(el("option", null, l.name), { value: l.name })));
+    select.value = state.filters.label;
+    $("label-options").replaceChildren(...state.labels.map((l) => Object.assign(el("option"), { value: l.name })));
+  }
+
+  async function loadCanned() {
+    try {
+      state.canned = await api("GET", apiUrl("canned-replies"));
+    } catch (err) {
+      return console.warn("canned replies unavailable", err);
+    }
+    renderCannedList();
+  }
+
+  function onTeamChange(type, data) {
+    const c = state.conversations.get(data.conversation_id);
+    const team = data.conversation || {};
+    if (!c) {
+      // New to this view (e.g. just assigned to me): the server knows what else it matches.
+      if (matchesFilters(Object.assign({ labels: [] }, team))) reloadConversationsSoon();
+      return;
+    }
+    Object.assign(c, team);
+    if (!matchesFilters(c) && c.id !== state.openId) state.conversations.delete(c.id);
+    renderConversations();
+    if (c.id === state.openId) {
+      renderThreadHead();
+      if (!$("contact-panel").hidden) loadHistory(c.id);
+    }
+  }
+
+  async function teamAction(path, body) {
+    const id = state.openId;
+    if (!id) return;
+    showReplyError("");
+    try {
+      const c = await api(body === undefined ? "POST" : body.method || "POST", apiUrl(`conversations/${id}/${path}`), body && body.data);
+      mergeConversation(c);
+      renderAll();
+    } catch (err) {
+      showReplyError(`Could not change the conversation: ${err.message}`);
+    }
+  }
+
+  function snoozeUntil(choice) {
+    const d = new Date();
+    if (choice === "1h") return new Date(d.getTime() + 3600 * 1000);
+    d.setHours(9, 0, 0, 0);
+    if (choice === "tomorrow") d.setDate(d.getDate() + 1);
+    if (choice === "week") d.setDate(d.getDate() + ((8 - d.getDay()) % 7 || 7));
+    return d;
+  }
+
+  // --- notifications and sound, for new messages in my own conversations ---
+
+  let audio = null;
+  const seenInbound = new Set();
+
+  function isNewInbound(m) {
+    if (seenInbound.has(m.id)) return false;
+    seenInbound.add(m.id);
+    return true;
+  }
+
+  function beep() {
+    if (!audio) return;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.12, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+    osc.connect(gain).connect(audio.destination);
+    osc.start();
+    osc.stop(audio.currentTime + 0.25);
+  }
+
+  function maybeNotify(m) {
+    const c = state.conversations.get(m.conversation_id);
+    if (!c || !c.assignee || c.assignee.id !== cfg.userId) return;
+    if (!document.hidden && m.conversation_id === state.openId) return;
+    beep();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const n = new Notification(contactName(c.contact), { body: messageText(m), tag: `conversation-${c.id}` });
+    n.onclick = () => {
+      window.focus();
+      openConversation(c.id);
+    };
+  }
+
+  async function enableNotifications() {
+    // Both need a click: browsers refuse the permission prompt and audio without one.
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (Ctx && !audio) audio = new Ctx();
+    if (audio && audio.state === "suspended") audio.resume();
+    let permission = "unsupported";
+    if ("Notification" in window) permission = await Notification.requestPermission();
+    const button = $("notify");
+    button.dataset.permission = permission;
+    button.textContent = permission === "granted" ? "Notifications on" : permission === "denied" ? "Notifications blocked" : "Notify me";
+    beep();
+  }
+
+  // --- canned replies: "/" in the reply box ---
+
+  let cannedChoice = 0;
+  function cannedMatches() {
+    const text = $("reply-text").value;
+    const match = /^\/([\w-]*)$/.exec(text);
+    if (!match) return null;
+    const code = match[1].toLowerCase();
+    return state.canned.filter((r) => r.short_code.startsWith(code));
+  }
+
+  function renderCannedMenu() {
+    const menu = $("canned-menu");
+    const matches = cannedMatches();
+    if (!matches) {
+      menu.hidden = true;
+      return;
+    }
+    cannedChoice = Math.min(cannedChoice, Math.max(matches.length - 1, 0));
+    menu.replaceChildren(
+      ...(matches.length ? matches.map((r, i) => {
+        const li = el("li", "canned-item");
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", String(i === cannedChoice));
+        li.dataset.code = r.short_code;
+        li.append(el("strong", null, "/" + r.short_code), el("span", "muted", " " + r.content));
+        li.addEventListener("mousedown", (e) => {
+          e.preventDefault();
+          insertCanned(r);
+        });
+        return li;
+      }) : [el("li", "canned-empty muted", state.canned.length ? "No canned reply starts so." : "No canned replies yet: add some with “Canned replies…”.")])
+    );
+    menu.hidden = false;
+  }
+
+  function insertCanned(reply) {
+    const box = $("reply-text");
+    box.value = reply.content;
+    $("canned-menu").hidden = true;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  function cannedKeys(e) {
+    const menu = $("canned-menu");
+    if (menu.hidden) return false;
+    const matches = cannedMatches() || [];
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      cannedChoice = (cannedChoice + (e.key === "ArrowDown" ? 1 : -1) + matches.length) % Math.max(matches.length, 1);
+      renderCannedMenu();
+      e.preventDefault();
+      return true;
+    }
+    if ((e.key === "Enter" || e.key === "Tab") && matches.length) {
+      insertCanned(matches[cannedChoice]);
+      e.preventDefault();
+      return true;
+    }
+    if (e.key === "Escape") {
+      menu.hidden = true;
+      return true;
+    }
+    return false;
+  }
+
+  function renderCannedList() {
+    $("canned-list").replaceChildren(
+      ...state.canned.map((r) => {
+        const li = el("li", "canned-row");
+        li.append(el("strong", null, "/" + r.short_code), el("span", null, r.content));
+        const del = el("button", "btn btn-small btn-ghost", "Delete");
+        del.type = "button";
+        del.addEventListener("click", async () => {
+          await api("DELETE", apiUrl(`canned-replies/${r.id}`)).catch((err) => showError("canned-error", err.message));
+          loadCanned();
+        });
+        li.append(del);
+        return li;
+      })
+    );
+  }
+
+  function showError(id, text) {
+    const node = $(id);
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
+  // --- the contact panel ---
+
+  function attributeRow(key, value) {
+    const row = el("div", "attribute");
+    const k = Object.assign(el("input"), { value: key, placeholder: "name", maxLength: 64 });
+    k.className = "attribute-key";
+    k.setAttribute("aria-label", "Attribute name");
+    const v = Object.assign(el("input"), { value: value == null ? "" : String(value), placeholder: "value" });
+    v.className = "attribute-value";
+    v.setAttribute("aria-label", "Attribute value");
+    const del = el("button", "btn btn-small btn-ghost", "✕");
+    del.type = "button";
+    del.setAttribute("aria-label", "Remove the attribute");
+    del.addEventListener("click", () => row.remove());
+    row.append(k, v, del);
+    return row;
+  }
+
+  let panelContactId = null;
+  async function renderContactPanel() {
+    const c = state.conversations.get(state.openId);
+    if (!c) return;
+    const labels = $("contact-labels");
+    labels.replaceChildren(
+      ...(c.labels || []).map((name) => {
+        const chip = el("span", "label-chip", name);
+        const x = el("button", "chip-x", "✕");
+        x.type = "button";
+        x.setAttribute("aria-label", `Remove the label ${name}`);
+        x.addEventListener("click", () => setLabels((c.labels || []).filter((l) => l !== name)));
+        chip.append(x);
+        return chip;
+      })
+    );
+    if (panelContactId === c.contact.id) return;
+    panelContactId = c.contact.id;
+    $("contact-number").textContent = "+" + c.contact.wa_id;
+    $("contact-sandbox").hidden = !c.contact.sandbox;
+    $("contact-saved").hidden = true;
+    showError("contact-error", "");
+    try {
+      const contact = await api("GET", apiUrl(`contacts/${c.contact.id}`));
+      $("contact-name").value = contact.name;
+      $("contact-attributes").replaceChildren(...Object.entries(contact.attributes || {}).map(([k, v]) => attributeRow(k, v)));
+    } catch (err) {
+      showError("contact-error", `Could not load the contact: ${err.message}`);
+    }
+    loadHistory(c.id);
+  }
+
+  const HISTORY_TEXT = {
+    assigned: (h) => (h.data.auto ? "Auto-assigned" : h.actor ? `Assigned by ${h.actor.name}` : "Assigned"),
+    resolved: (h) => `Resolved${h.actor ? " by " + h.actor.name : ""}`,
+    reopened: (h) => (h.data.reason === "inbound" ? "Reopened: the contact wrote" : h.data.reason === "snooze_ended" ? "Reopened: snooze ended" : `Reopened${h.actor ? " by " + h.actor.name : ""}`),
+    snoozed: (h) => `Snoozed${h.actor ? " by " + h.actor.name : ""} until ${shortTime(h.data.until)}`,
+    labels_changed: (h) => [...(h.data.added || []).map((l) => "+" + l), ...(h.data.removed || []).map((l) => "−" + l)].join(" ") + " (labels)",
+  };
+
+  async function loadHistory(id) {
+    try {
+      const rows = await api("GET", apiUrl(`conversations/${id}/activity`));
+      if (state.openId !== id) return;
+      $("contact-history").replaceChildren(
+        ...rows.map((h) => {
+          const li = el("li", null, (HISTORY_TEXT[h.kind] || (() => h.kind))(h));
+          li.append(" ", el("time", "muted", `${shortTime(h.created_at)}`));
+          return li;
+        })
+      );
+    } catch (err) {
+      console.warn("history unavailable", err);
+    }
+  }
+
+  async function saveContact(e) {
+    e.preventDefault();
+    const c = state.conversations.get(state.openId);
+    if (!c) return;
+    const attributes = {};
+    for (const row of $("contact-attributes").querySelectorAll(".attribute")) {
+      const key = row.querySelector(".attribute-key").value.trim();
+      if (key) attributes[key] = row.querySelector(".attribute-value").value;
+    }
+    showError("contact-error", "");
+    try {
+      const contact = await api("PATCH", apiUrl(`contacts/${c.contact.id}`), { name: $("contact-name").value, attributes });
+      onContactUpdated(contact);
+      $("contact-saved").hidden = false;
+    } catch (err) {
+      showError("contact-error", `Not saved: ${err.message}`);
+    }
+  }
+
+  function onContactUpdated(contact) {
+    for (const c of state.conversations.values()) {
+      if (c.contact && c.contact.id === contact.id) c.contact = Object.assign({}, c.contact, { name: contact.name });
+    }
+    renderAll();
+  }
+
+  async function setLabels(names) {
+    await teamAction("labels", { method: "PUT", data: { labels: names } });
+    if (!$("contact-panel").hidden) renderContactPanel();
+  }
+
+  function toggleContactPanel(show) {
+    const panel = $("contact-panel");
+    panel.hidden = show === undefined ? !panel.hidden : !show;
+    document.body.classList.toggle("panel-open", !panel.hidden);
+    panelContactId = null;
+    if (!panel.hidden) renderContactPanel();
+  }
+
+  function setMode(mode) {
+    state.mode = mode;
+    $("mode-reply").setAttribute("aria-selected", String(mode === "reply"));
+    $("mode-note").setAttribute("aria-selected", String(mode === "note"));
+    document.querySelector(".composer").dataset.mode = mode;
+    $("reply-send").textContent = mode === "note" ? "Add note" : "Send";
+    $("reply-text").placeholder = mode === "note"
+      ? "A private note: only your team sees it, the contact never does."
+      : "Write a reply… (/ for canned replies)";
+    $("reply-text").focus();
+  }
+
+  function setupTeam() {
+    for (const tab of document.querySelectorAll(".view-tab")) {
+      tab.addEventListener("click", () => {
+        state.filters.view = tab.dataset.view;
+        document.querySelectorAll(".view-tab").forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
+        loadConversations().catch(showListError);
+      });
+    }
+    $("status-filter").addEventListener("change", (e) => {
+      state.filters.status = e.target.value;
+      loadConversations().catch(showListError);
+    });
+    $("label-filter").addEventListener("change", (e) => {
+      state.filters.label = e.target.value;
+      loadConversations().catch(showListError);
+    });
+    let searchTimer = null;
+    $("search").addEventListener("input", (e) => {
+      state.filters.search = e.target.value;
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => loadConversations().catch(showListError), 250);
+    });
+    $("assignee").addEventListener("change", (e) =>
+      teamAction("assign", { data: { assignee: e.target.value ? Number(e.target.value) : null } }));
+    $("resolve").addEventListener("click", () => teamAction("resolve"));
+    $("reopen").addEventListener("click", () => teamAction("reopen"));
+    $("snooze").addEventListener("change", (e) => {
+      const choice = e.target.value;
+      e.target.value = "";
+      if (choice) teamAction("snooze", { data: { until: snoozeUntil(choice).toISOString() } });
+    });
+    $("contact-toggle").addEventListener("click", () => toggleContactPanel());
+    $("contact-close").addEventListener("click", () => toggleContactPanel(false));
+    $("contact-form").addEventListener("submit", saveContact);
+    $("attribute-add").addEventListener("click", () => $("contact-attributes").append(attributeRow("", "")));
+    $("label-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const c = state.conversations.get(state.openId);
+      const name = $("label-input").value.trim().toLowerCase();
+      if (!c || !name) return;
+      $("label-input").value = "";
+      setLabels([...(c.labels || []), name]);
+    });
+    $("mode-reply").addEventListener("click", () => setMode("reply"));
+    $("mode-note").addEventListener("click", () => setMode("note"));
+    $("reply-text").addEventListener("input", renderCannedMenu);
+    $("reply-text").addEventListener("blur", () => setTimeout(() => ($("canned-menu").hidden = true), 150));
+    $("canned-manage").addEventListener("click", () => {
+      renderCannedList();
+      $("canned-dialog").showModal();
+    });
+    $("canned-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      showError("canned-error", "");
+      try {
+        await api("POST", apiUrl("canned-replies"), { short_code: $("canned-code").value, content: $("canned-content").value });
+        $("canned-code").value = "";
+        $("canned-content").value = "";
+        loadCanned();
+      } catch (err) {
+        showError("canned-error", err.message);
+      }
+    });
+    $("my-presence").addEventListener("click", () => setMyPresence(state.myPresence === "away" ? "online" : "away", true));
+    $("notify").addEventListener("click", enableNotifications);
+    $("back").addEventListener("click", () => {
+      document.body.classList.remove("thread-open");
+      toggleContactPanel(false);
+    });
   }
 
   // --- the socket, with reconnects ------------------------------------------------------------
@@ -731,6 +1330,9 @@
   }
 
   async function resyncAll() {
+    loadMembers();
+    loadLabels();
+    loadCanned();
     try {
       await loadConversations();
       if (state.openId) {
@@ -749,6 +1351,7 @@
   $("reply-attach").addEventListener("click", () => $("reply-file").click());
   $("reply-file").addEventListener("change", sendAttachment);
   $("reply-text").addEventListener("keydown", (e) => {
+    if (cannedKeys(e)) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       $("reply").requestSubmit();
@@ -766,8 +1369,12 @@
     }
   });
 
+  setupTeam();
   connect();
   loadSession();
+  loadMembers();
+  loadLabels();
+  loadCanned();
   loadConversations()
     .then(() => {
       const wanted = Number(new URLSearchParams(location.search).get("conversation"));

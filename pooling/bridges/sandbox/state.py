@@ -374,4 +374,6 @@ class Sandbox:
         session = self.sessions.get(session_name)
         if session is not None and session.status != "WORKING":
             return  # a logged-out phone receives nothing
-        self.inbound(session_name, sender, ECHO_TEXT.format(text=text), f"Sandbox contact {sender[-4:]}")
+        # No push name: the platform names contacts after it, and an echo must not rename
+        # the contact the tenant wrote to (the inbox marks echo numbers "sandbox" instead).
+        self.inbound(session_name, sender, ECHO_TEXT.format(text=text), "")
