@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
 from pooling.models import Assignment
-from waplatform.redis import get_redis
+from waplatform.redis import ping_all
 
 
 def _context(request, title: str, **extra) -> dict:
@@ -98,13 +98,9 @@ def health_view(request):
         database = "ok"
     except Exception as exc:  # noqa: BLE001 - shown to the operator as is
         database = str(exc)
-    try:
-        get_redis().ping()
-        redis_state = "ok"
-    except Exception as exc:  # noqa: BLE001
-        redis_state = str(exc)
+    redis_states = [(role, error or "ok") for role, error in ping_all().items()]
     return render(request, "operations/health.html", _context(
-        request, "Health", database=database, redis=redis_state,
+        request, "Health", database=database, redis_states=redis_states,
         processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))

@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from waplatform.redis_urls import InvalidRedisURL, channels_host, parse_redis_url, rq_queue_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -153,6 +155,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis ----------------------------------------------------------------
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6390)
 REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+# Three roles, each on REDIS_URL unless given its own (docs/deployment.md, "Redis: three
+# roles"; the roles of each use in waplatform/redis.py). Any of them may be a Sentinel URL:
+# redis+sentinel://host1:26379,host2:26379/SERVICE/DB (waplatform/redis_urls.py).
+REDIS_QUEUES_URL = env("REDIS_QUEUES_URL", default="") or REDIS_URL
+REDIS_CHANNELS_URL = env("REDIS_CHANNELS_URL", default="") or REDIS_URL
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="") or REDIS_URL
+try:
+    _REDIS_ADDRESSES = {name: parse_redis_url(url) for name, url in (
+        ("REDIS_QUEUES_URL", REDIS_QUEUES_URL), ("REDIS_CHANNELS_URL", REDIS_CHANNELS_URL),
+        ("REDIS_CACHE_URL", REDIS_CACHE_URL))}
+except InvalidRedisURL as exc:
+    raise environ.ImproperlyConfigured(str(exc)) from None
 
 # The seed's client settings: keep-alive and a health check every 30 s, 10 s to
 # connect, 3 retries with backoff on connection errors. redis-py opens
@@ -165,12 +179,16 @@ REDIS_CLIENT_KWARGS = {
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
 }
 
+# No code of the platform uses Django's cache today (its caches are in waplatform/redis.py's
+# cache Redis); it is configured so that whatever does lands on the cache Redis too. A list,
+# not a string: Django splits a LOCATION string on commas, which a Sentinel URL contains.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": [REDIS_CACHE_URL],
         "KEY_PREFIX": "wap",
         "OPTIONS": {
+            "pool_class": "waplatform.redis_cache.ConnectionPool",
             "socket_keepalive": True,
             "health_check_interval": 30,
             "socket_connect_timeout": 10,
@@ -184,7 +202,7 @@ QUEUE_MAX_WAITING = env.int("QUEUE_MAX_WAITING", default=1000)
 QUEUE_RETRY_AFTER_SECONDS = env.int("QUEUE_RETRY_AFTER_SECONDS", default=5)
 RQ_QUEUES = {
     name: {
-        "URL": REDIS_URL,
+        **rq_queue_config(_REDIS_ADDRESSES["REDIS_QUEUES_URL"], REDIS_CLIENT_KWARGS),
         "DEFAULT_TIMEOUT": 300,
         "REDIS_CLIENT_KWARGS": REDIS_CLIENT_KWARGS,
     }
@@ -214,7 +232,7 @@ SCHEDULER_HEARTBEAT_STALE_SECONDS = env.float("SCHEDULER_HEARTBEAT_STALE_SECONDS
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [channels_host(_REDIS_ADDRESSES["REDIS_CHANNELS_URL"])]},
     }
 }
 
