@@ -29,7 +29,9 @@ def client_for_address(address: RedisAddress, **client_kwargs) -> redis.Redis:
 
 @lru_cache(maxsize=8)
 def _client_for(url: str) -> redis.Redis:
-    return client_for_address(parse_redis_url(url), **settings.REDIS_CLIENT_KWARGS)
+    address = parse_redis_url(url)
+    kwargs = settings.REDIS_SENTINEL_CLIENT_KWARGS if address.is_sentinel else settings.REDIS_CLIENT_KWARGS
+    return client_for_address(address, **kwargs)
 
 
 def get_redis() -> redis.Redis:

@@ -7,7 +7,7 @@ class answers that call for every address waplatform.redis_urls parses.
 import redis
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from waplatform.redis_urls import parse_redis_url
+from waplatform.redis_urls import SentinelFollowingConnection, parse_redis_url
 
 
 class ConnectionPool:
@@ -18,4 +18,5 @@ class ConnectionPool:
             return redis.ConnectionPool.from_url(url, **options)
         sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=address.sentinel_kwargs())
         return SentinelConnectionPool(address.service, sentinel, is_master=True,
+                                      connection_class=SentinelFollowingConnection,
                                       **address.master_kwargs(), **options)

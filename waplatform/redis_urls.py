@@ -11,13 +11,20 @@ require it. Every client the platform builds from such an address asks the
 sentinels for the current master and asks again after a connection fails, so a
 failover is followed without a restart.
 
-Pure: imported by settings.py before Django is configured.
+No Django: imported by settings.py before Django is configured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelManagedConnection
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import SentinelManagedConnection
 
 SENTINEL_SCHEME = "redis+sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -27,6 +34,28 @@ SENTINEL_SOCKET_TIMEOUT_SECONDS = 2.0
 
 class InvalidRedisURL(ValueError):
     pass
+
+
+# redis-py 8.1's Sentinel connections ask the sentinels for the master only in connect().
+# A command that fails and is retried reconnects through connect_check_health() instead,
+# to the address it had: every retry of a command caught by a failover went back to the
+# dead master (seen here: a BLMOVE retried for its whole 15 s budget while the replica had
+# been promoted after 2 s, so every rq worker stopped). These ask the sentinels on every
+# reconnection, retried or not.
+class SentinelFollowingConnection(SentinelManagedConnection):
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True):
+        # connect_to() comes back here with retry_socket_connect=False, the address just resolved.
+        if not self._sock and retry_socket_connect and self.connection_pool.is_master:
+            return self.connect_to(self.connection_pool.get_master_address())
+        return super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
+
+
+class AsyncSentinelFollowingConnection(AsyncSentinelManagedConnection):
+    async def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True):
+        if not self.is_connected and retry_socket_connect and self.connection_pool.is_master:
+            return await self.connect_to(await self.connection_pool.get_master_address())
+        return await super().connect_check_health(check_health=check_health,
+                                                  retry_socket_connect=retry_socket_connect)
 
 
 @dataclass(frozen=True)
@@ -162,13 +191,34 @@ def rq_queue_config(address: RedisAddress, client_kwargs: dict) -> dict:
     }
 
 
-def channels_host(address: RedisAddress) -> str | dict:
-    """One entry of channels-redis's `hosts` (its create_pool takes master_name + sentinels)."""
+def retries_covering(seconds: float) -> int:
+    """Retries of redis-py's ExponentialBackoff(cap=2, base=0.1) whose waits add up to `seconds`."""
+    backoff = ExponentialBackoff(cap=2, base=0.1)
+    attempts, waited = 0, 0.0
+    while waited < seconds:
+        attempts += 1
+        waited += backoff.compute(attempts)
+    return max(attempts, 3)
+
+
+def channels_host(address: RedisAddress, *, follow_seconds: float) -> str | dict:
+    """One entry of channels-redis's `hosts` (its create_pool takes master_name + sentinels).
+
+    Through Sentinel its asyncio clients retry like the others (REDIS_SENTINEL_FOLLOW_SECONDS):
+    a group_send during a failover waits for the new master, and a subscriber's reconnection
+    subscribes again there.
+    """
     if not address.is_sentinel:
         return address.url
     return {
         "master_name": address.service,
         "sentinels": list(address.sentinels),
         "sentinel_kwargs": address.sentinel_kwargs(),
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+        "retry": AsyncRetry(ExponentialBackoff(cap=2, base=0.1), retries_covering(follow_seconds)),
+        "connection_class": AsyncSentinelFollowingConnection,
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         **address.master_kwargs(),
     }

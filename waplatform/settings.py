@@ -16,7 +16,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from waplatform.redis_urls import InvalidRedisURL, channels_host, parse_redis_url, rq_queue_config
+from waplatform.redis_urls import (
+    InvalidRedisURL,
+    SentinelFollowingConnection,
+    channels_host,
+    parse_redis_url,
+    retries_covering,
+    rq_queue_config,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -178,6 +185,21 @@ REDIS_CLIENT_KWARGS = {
     "retry": Retry(ExponentialBackoff(cap=2, base=0.1), 3),
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
 }
+# Through Sentinel a command that meets a dead master keeps retrying (asking the sentinels
+# for the master before each new connection) for about this long, so a failover is ridden
+# through instead of failing the request or the job. Set it above the sentinels'
+# down-after-milliseconds plus the failover itself (docs/deployment.md, "Redis Sentinel").
+REDIS_SENTINEL_FOLLOW_SECONDS = env.float("REDIS_SENTINEL_FOLLOW_SECONDS", default=15.0)
+REDIS_SENTINEL_CLIENT_KWARGS = {
+    **REDIS_CLIENT_KWARGS,
+    "retry": Retry(ExponentialBackoff(cap=2, base=0.1), retries_covering(REDIS_SENTINEL_FOLLOW_SECONDS)),
+    "connection_class": SentinelFollowingConnection,
+}
+
+
+def _client_kwargs(address) -> dict:
+    return REDIS_SENTINEL_CLIENT_KWARGS if address.is_sentinel else REDIS_CLIENT_KWARGS
+
 
 # No code of the platform uses Django's cache today (its caches are in waplatform/redis.py's
 # cache Redis); it is configured so that whatever does lands on the cache Redis too. A list,
@@ -202,7 +224,7 @@ QUEUE_MAX_WAITING = env.int("QUEUE_MAX_WAITING", default=1000)
 QUEUE_RETRY_AFTER_SECONDS = env.int("QUEUE_RETRY_AFTER_SECONDS", default=5)
 RQ_QUEUES = {
     name: {
-        **rq_queue_config(_REDIS_ADDRESSES["REDIS_QUEUES_URL"], REDIS_CLIENT_KWARGS),
+        **rq_queue_config(_REDIS_ADDRESSES["REDIS_QUEUES_URL"], _client_kwargs(_REDIS_ADDRESSES["REDIS_QUEUES_URL"])),
         "DEFAULT_TIMEOUT": 300,
         "REDIS_CLIENT_KWARGS": REDIS_CLIENT_KWARGS,
     }
@@ -232,7 +254,8 @@ SCHEDULER_HEARTBEAT_STALE_SECONDS = env.float("SCHEDULER_HEARTBEAT_STALE_SECONDS
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [channels_host(_REDIS_ADDRESSES["REDIS_CHANNELS_URL"])]},
+        "CONFIG": {"hosts": [channels_host(_REDIS_ADDRESSES["REDIS_CHANNELS_URL"],
+                                           follow_seconds=REDIS_SENTINEL_FOLLOW_SECONDS)]},
     }
 }
 
