@@ -1,4 +1,8 @@
-"""Operator pages inside the admin, and /metrics."""
+"""Operator pages inside the admin, and /metrics.
+
+The pages that aggregate (pools, costs and their CSV, /metrics) read from the read replica
+when there is one (waplatform.db.analytics); actions and the health checks use the primary.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
 from pooling.models import Assignment
+from waplatform.db import analytics, analytics_view, replica_state
 from waplatform.redis import ping_all
 
 
@@ -22,6 +27,7 @@ def _context(request, title: str, **extra) -> dict:
     return {**admin.site.each_context(request), "title": title, **extra}
 
 
+@analytics_view
 def pools_view(request):
     slots = list(selectors.live_slots())
     tenants_by_slot: dict[int, list[str]] = {}
@@ -60,6 +66,7 @@ SORT_KEYS = {
 }
 
 
+@analytics_view
 def costs_view(request):
     rows = selectors.tenant_costs()
     sort = request.GET.get("sort", "-total")
@@ -100,7 +107,7 @@ def health_view(request):
         database = str(exc)
     redis_states = [(role, error or "ok") for role, error in ping_all().items()]
     return render(request, "operations/health.html", _context(
-        request, "Health", database=database, redis_states=redis_states,
+        request, "Health", database=database, redis_states=redis_states, replica=replica_state().describe(),
         processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))
@@ -113,4 +120,6 @@ def metrics_view(request):
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return HttpResponseForbidden("metrics token required: Authorization: Bearer <METRICS_TOKEN>")
-    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    with analytics():
+        body = metrics.render()
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")

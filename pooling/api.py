@@ -10,6 +10,7 @@ from pooling import services
 from pooling.models import Slot
 from pooling.selectors import pool_statuses
 from tenants.models import Tier
+from waplatform.db import analytics
 
 
 class SessionConflict(APIException):
@@ -96,7 +97,8 @@ class UsageView(APIView):
 
     def get(self, request):
         tenant = request.auth.tenant
-        cost = services.tenant_cost_month_to_date(tenant=tenant)
+        with analytics():  # a cost report: from the read replica when there is one
+            cost = services.tenant_cost_month_to_date(tenant=tenant)
         return Response(
             {
                 "period": "month_to_date",

@@ -154,9 +154,48 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Per test run (inherited by subprocesses through the environment), so two runs never share it.
     os.environ.setdefault("WAP_TEST_RUN_ID", str(os.getpid()))
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.environ['WAP_TEST_RUN_ID']}.sqlite3")}
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# PostgreSQL connections (docs/deployment.md, "PostgreSQL"): persistent per thread by default;
+# DATABASE_POOL=true uses Django's psycopg pool instead, one pool per process and database.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+DATABASE_POOL_TIMEOUT_SECONDS = env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0)
+# Analytics reads (waplatform/db.py) go to this replica when set; a replica that does not
+# answer within the connect timeout is left alone for DATABASE_REPLICA_RETRY_SECONDS.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS = env.int("DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=3)
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=30.0)
+
+
+def _postgres_connections(config: dict, *, pool_timeout: float) -> dict:
+    if DATABASE_POOL:
+        config["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": pool_timeout,
+        }
+    else:
+        config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # With a pool Django turns this into the pool's check on checkout: a connection the server
+    # dropped (restart, failover) is replaced before a query meets it.
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    _postgres_connections(DATABASES["default"], pool_timeout=DATABASE_POOL_TIMEOUT_SECONDS)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise environ.ImproperlyConfigured("DATABASE_REPLICA_URL must be the same kind of database as DATABASE_URL")
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.sqlite3":
+        DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS
+        _postgres_connections(DATABASES["replica"], pool_timeout=DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS)
+    # Tests: the replica alias is the test database itself, never a database of its own.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["waplatform.db.AnalyticsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis ----------------------------------------------------------------
