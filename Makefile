@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps test-browser bench clean
+.PHONY: run test test-deps test-browser bench clean postgres-server
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,14 @@ tests/mirror/emulator/node_modules/.package-lock.json: tests/mirror/emulator/pac
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null); \
 	else echo "tests/deploy need Debian's nginx: sudo apt-get install nginx" >&2; exit 1; fi
 
-test-deps: $(VENV)/.installed-test tests/mirror/emulator/node_modules/.package-lock.json /usr/bin/chromium /usr/sbin/nginx
+# tests/deploy/test_postgres_replica.py starts a primary and a streaming replica of its own.
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null); \
+	else echo "tests/deploy need Debian's PostgreSQL server: sudo apt-get install postgresql" >&2; exit 1; fi
+
+test-deps: $(VENV)/.installed-test tests/mirror/emulator/node_modules/.package-lock.json /usr/bin/chromium /usr/sbin/nginx postgres-server
 
 ## make run: the whole platform with a demo (embedded Redis unless REDIS_URL is set)
 run: $(VENV)/.installed

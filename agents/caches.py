@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from agents.triggers import CompiledTriggers, normalise_words
 from waplatform import counters
-from waplatform.redis import get_redis
+from waplatform.redis import get_cache_redis
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _stamp_key(tenant_id: int) -> str:
 
 
 def trigger_stamp(tenant_id: int) -> str:
-    redis = get_redis()
+    redis = get_cache_redis()
     stamp = redis.get(_stamp_key(tenant_id))
     if stamp is None:
         redis.set(_stamp_key(tenant_id), secrets.token_hex(8), nx=True)
@@ -64,13 +64,13 @@ def compiled_triggers(tenant_id: int, load_specs: Callable[[], dict]) -> Compile
         counters.incr("cache_lookups", cache="triggers", result="hit")
         return local[1]
     key = f"agents:triggers:{tenant_id}:{stamp}"
-    raw = get_redis().get(key)
+    raw = get_cache_redis().get(key)
     counters.incr("cache_lookups", cache="triggers", result="hit" if raw is not None else "miss")
     if raw is not None:
         specs = json.loads(raw)
     else:
         specs = load_specs()
-        get_redis().set(key, json.dumps(specs), ex=settings.AGENTS_TRIGGER_CACHE_SECONDS)
+        get_cache_redis().set(key, json.dumps(specs), ex=settings.AGENTS_TRIGGER_CACHE_SECONDS)
     compiled = CompiledTriggers.from_specs(specs)
     _local_triggers[tenant_id] = (stamp, compiled)
     return compiled
@@ -79,7 +79,7 @@ def compiled_triggers(tenant_id: int, load_specs: Callable[[], dict]) -> Compile
 def invalidate_triggers(tenant_id: int) -> None:
     """Call after commit (agents.services does, through on_commit)."""
     try:
-        get_redis().set(_stamp_key(tenant_id), secrets.token_hex(8))
+        get_cache_redis().set(_stamp_key(tenant_id), secrets.token_hex(8))
     except RedisError:
         # Without a new stamp other processes keep the old triggers until Redis is back
         # and the key expires; drop ours at least.
@@ -105,7 +105,7 @@ def _index_key(conversation_id: int) -> str:
 
 def cached_response(*, conversation_id: int, agent_id: int, version: int, fingerprint: str) -> dict | None:
     try:
-        raw = get_redis().get(_response_key(conversation_id, agent_id, version, fingerprint))
+        raw = get_cache_redis().get(_response_key(conversation_id, agent_id, version, fingerprint))
     except RedisError:
         return None
     counters.incr("cache_lookups", cache="ai_responses", result="hit" if raw else "miss")
@@ -116,7 +116,7 @@ def store_response(*, conversation_id: int, agent_id: int, version: int, fingerp
     key = _response_key(conversation_id, agent_id, version, fingerprint)
     ttl = settings.AGENTS_RESPONSE_CACHE_SECONDS
     try:
-        pipe = get_redis().pipeline()
+        pipe = get_cache_redis().pipeline()
         pipe.set(key, json.dumps(response), ex=ttl)
         pipe.sadd(_index_key(conversation_id), key)
         pipe.expire(_index_key(conversation_id), ttl)
@@ -128,7 +128,7 @@ def store_response(*, conversation_id: int, agent_id: int, version: int, fingerp
 def clear_conversation_responses(conversation_id: int) -> int:
     """Forget every cached response of one conversation. Call after commit."""
     try:
-        redis = get_redis()
+        redis = get_cache_redis()
         keys = list(redis.smembers(_index_key(conversation_id)))
         if keys:
             redis.delete(*keys)

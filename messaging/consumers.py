@@ -43,7 +43,7 @@ from tenants.authentication import member_tenant
 from tenants.services import authenticate_api_key
 from tenants.ws_tickets import redeem_ws_ticket
 from waplatform.metrics import WEBSOCKET_CONNECTIONS
-from waplatform.redis import get_redis
+from waplatform.redis import get_channels_redis
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def _lease_seconds() -> float:
 
 def acquire_connection(*, tenant_id: int, member: str) -> bool:
     """Count one more live connection for the tenant, unless it already has the cap."""
-    client, now = get_redis(), time.time()
+    client, now = get_channels_redis(), time.time()
     ttl = int(_lease_seconds()) + 1
     return bool(_acquire_script(client)(
         keys=[_connections_key(tenant_id)],
@@ -168,7 +168,7 @@ def acquire_connection(*, tenant_id: int, member: str) -> bool:
 
 def renew_connection(*, tenant_id: int, member: str) -> None:
     # Plain ZADD, not XX: after a Redis restart the live socket counts again.
-    client, key = get_redis(), _connections_key(tenant_id)
+    client, key = get_channels_redis(), _connections_key(tenant_id)
     with client.pipeline() as pipe:
         pipe.zadd(key, {member: time.time() + _lease_seconds()})
         pipe.expire(key, int(_lease_seconds()) + 1)
@@ -176,11 +176,11 @@ def renew_connection(*, tenant_id: int, member: str) -> None:
 
 
 def release_connection(*, tenant_id: int, member: str) -> None:
-    get_redis().zrem(_connections_key(tenant_id), member)
+    get_channels_redis().zrem(_connections_key(tenant_id), member)
 
 
 def live_connections(*, tenant_id: int) -> int:
-    client, key = get_redis(), _connections_key(tenant_id)
+    client, key = get_channels_redis(), _connections_key(tenant_id)
     client.zremrangebyscore(key, "-inf", time.time())
     return client.zcard(key)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from waplatform.redis import get_redis
+from waplatform.redis import get_cache_redis
 
 # Redis's clock, not the workers': workers on several hosts must agree.
 _RESERVE = """
@@ -36,7 +36,7 @@ _script = None
 def _reserve(key: str, *, per_second: float, burst: int) -> float:
     global _script
     if _script is None:
-        _script = get_redis().register_script(_RESERVE)
+        _script = get_cache_redis().register_script(_RESERVE)
     interval = 1.0 / per_second
     allowance = interval * max(0, burst - 1)
     return float(_script(keys=[key], args=[repr(interval), repr(allowance)]))

@@ -1,4 +1,8 @@
-"""Operator pages inside the admin, and /metrics."""
+"""Operator pages inside the admin, and /metrics.
+
+The pages that aggregate (pools, costs and their CSV, /metrics) read from the read replica
+when there is one (waplatform.db.analytics); actions and the health checks use the primary.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from django.views.decorators.http import require_GET, require_POST
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
 from pooling.models import Assignment
-from waplatform.redis import get_redis
+from waplatform.db import analytics, analytics_view, replica_state
+from waplatform.redis import ping_all
 
 
 def _context(request, title: str, **extra) -> dict:
     return {**admin.site.each_context(request), "title": title, **extra}
 
 
+@analytics_view
 def pools_view(request):
     slots = list(selectors.live_slots())
     tenants_by_slot: dict[int, list[str]] = {}
@@ -61,6 +67,7 @@ SORT_KEYS = {
 }
 
 
+@analytics_view
 def costs_view(request):
     rows = selectors.tenant_costs()
     sort = request.GET.get("sort", "-total")
@@ -99,13 +106,9 @@ def health_view(request):
         database = "ok"
     except Exception as exc:  # noqa: BLE001 - shown to the operator as is
         database = str(exc)
-    try:
-        get_redis().ping()
-        redis_state = "ok"
-    except Exception as exc:  # noqa: BLE001
-        redis_state = str(exc)
+    redis_states = [(role, error or "ok") for role, error in ping_all().items()]
     return render(request, "operations/health.html", _context(
-        request, "Health", database=database, redis=redis_state,
+        request, "Health", database=database, redis_states=redis_states, replica=replica_state().describe(),
         processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))
@@ -130,4 +133,6 @@ def metrics_view(request):
     elif not _from_loopback(request):
         return HttpResponseForbidden("/metrics answers other hosts only with a token: set METRICS_TOKEN and "
                                      "send Authorization: Bearer <METRICS_TOKEN>")
-    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    with analytics():
+        body = metrics.render()
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -11,6 +11,7 @@ from pooling.models import CloudNumber, Slot
 from pooling.selectors import pool_statuses
 from tenants.authentication import ThrottledBasicAuthentication
 from tenants.models import Tenant, Tier
+from waplatform.db import analytics
 
 
 class SessionConflict(APIException):
@@ -105,7 +106,8 @@ class UsageView(APIView):
 
     def get(self, request):
         tenant = request.auth.tenant
-        cost = services.tenant_cost_month_to_date(tenant=tenant)
+        with analytics():  # a cost report: from the read replica when there is one
+            cost = services.tenant_cost_month_to_date(tenant=tenant)
         return Response(
             {
                 "period": "month_to_date",

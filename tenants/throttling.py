@@ -6,7 +6,7 @@ from rest_framework.throttling import BaseThrottle
 
 from tenants.authentication import MemberAccess
 from tenants.permissions import TENANT_ACCESS
-from waplatform.redis import get_redis
+from waplatform.redis import get_cache_redis
 
 WINDOW_SECONDS = 60
 
@@ -30,7 +30,7 @@ class TierRateThrottle(BaseThrottle):
         # must not be throttled because its agents have the inbox open, nor the reverse.
         who = f"user-{access.user.pk}" if isinstance(access, MemberAccess) else "keys"
         key = f"wap:throttle:{access.tenant.pk}:{who}:{window}"
-        pipe = get_redis().pipeline()
+        pipe = get_cache_redis().pipeline()
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS + 5)
         count, _ = pipe.execute()

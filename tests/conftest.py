@@ -19,9 +19,10 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts on an empty Redis: queues, throttles and caches included."""
-    from waplatform.redis import get_redis
+    from waplatform.redis import distinct_urls, probe_client
 
-    get_redis().flushdb()
+    for url in distinct_urls().values():
+        probe_client(url).flushdb()
     yield
 
 

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from waplatform import heartbeat
+from waplatform.redis import ping_all, probe_client
 
 
 @require_GET
@@ -19,14 +20,6 @@ def _check_database() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _check_redis(client: redis.Redis) -> str | None:
-    try:
-        client.ping()
-    except redis.RedisError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -52,17 +45,15 @@ def _check_scheduler(client: redis.Redis) -> tuple[bool, str | None]:
 
 @require_GET
 def readyz(request):
-    # Not the shared client: its retries and 10 s connect timeout suit jobs,
-    # while a probe must answer within the load balancer's own timeout.
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        checks = {"database": _check_database(), "redis": _check_redis(client)}
-        if checks["redis"] is None:
-            seen, error = _check_scheduler(client)
-            if seen:
-                checks["scheduler"] = error
-    finally:
-        client.close()
+    checks = {"database": _check_database()}
+    # One check per distinct Redis address: "redis" is the queues Redis, the others appear
+    # only when REDIS_CHANNELS_URL / REDIS_CACHE_URL name another server.
+    for role, error in ping_all().items():
+        checks["redis" if role == "queues" else f"redis_{role}"] = error
+    if checks["redis"] is None:
+        seen, error = _check_scheduler(probe_client(settings.REDIS_QUEUES_URL))
+        if seen:
+            checks["scheduler"] = error
     ready = all(error is None for error in checks.values())
     body = {
         "status": "ready" if ready else "not_ready",

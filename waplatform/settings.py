@@ -16,6 +16,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from waplatform.redis_urls import (
+    InvalidRedisURL,
+    SentinelFollowingConnection,
+    channels_host,
+    parse_redis_url,
+    retries_covering,
+    rq_queue_config,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -148,14 +157,65 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Per test run (inherited by subprocesses through the environment), so two runs never share it.
     os.environ.setdefault("WAP_TEST_RUN_ID", str(os.getpid()))
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.environ['WAP_TEST_RUN_ID']}.sqlite3")}
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# PostgreSQL connections (docs/deployment.md, "PostgreSQL"): persistent per thread by default;
+# DATABASE_POOL=true uses Django's psycopg pool instead, one pool per process and database.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+DATABASE_POOL_TIMEOUT_SECONDS = env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0)
+# Analytics reads (waplatform/db.py) go to this replica when set; a replica that does not
+# answer within the connect timeout is left alone for DATABASE_REPLICA_RETRY_SECONDS.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS = env.int("DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=3)
+DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=30.0)
+
+
+def _postgres_connections(config: dict, *, pool_timeout: float) -> dict:
+    if DATABASE_POOL:
+        config["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+        config.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": pool_timeout,
+        }
+    else:
+        config.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # With a pool Django turns this into the pool's check on checkout: a connection the server
+    # dropped (restart, failover) is replaced before a query meets it.
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    _postgres_connections(DATABASES["default"], pool_timeout=DATABASE_POOL_TIMEOUT_SECONDS)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise environ.ImproperlyConfigured("DATABASE_REPLICA_URL must be the same kind of database as DATABASE_URL")
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.sqlite3":
+        DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS
+        _postgres_connections(DATABASES["replica"], pool_timeout=DATABASE_REPLICA_CONNECT_TIMEOUT_SECONDS)
+    # Tests: the replica alias is the test database itself, never a database of its own.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["waplatform.db.AnalyticsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis ----------------------------------------------------------------
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6390)
 REDIS_URL = env("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+# Three roles, each on REDIS_URL unless given its own (docs/deployment.md, "Redis: three
+# roles"; the roles of each use in waplatform/redis.py). Any of them may be a Sentinel URL:
+# redis+sentinel://host1:26379,host2:26379/SERVICE/DB (waplatform/redis_urls.py).
+REDIS_QUEUES_URL = env("REDIS_QUEUES_URL", default="") or REDIS_URL
+REDIS_CHANNELS_URL = env("REDIS_CHANNELS_URL", default="") or REDIS_URL
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="") or REDIS_URL
+try:
+    _REDIS_ADDRESSES = {name: parse_redis_url(url) for name, url in (
+        ("REDIS_QUEUES_URL", REDIS_QUEUES_URL), ("REDIS_CHANNELS_URL", REDIS_CHANNELS_URL),
+        ("REDIS_CACHE_URL", REDIS_CACHE_URL))}
+except InvalidRedisURL as exc:
+    raise environ.ImproperlyConfigured(str(exc)) from None
 
 # The seed's client settings: keep-alive and a health check every 30 s, 10 s to
 # connect, 3 retries with backoff on connection errors. redis-py opens
@@ -167,13 +227,32 @@ REDIS_CLIENT_KWARGS = {
     "retry": Retry(ExponentialBackoff(cap=2, base=0.1), 3),
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
 }
+# Through Sentinel a command that meets a dead master keeps retrying (asking the sentinels
+# for the master before each new connection) for about this long, so a failover is ridden
+# through instead of failing the request or the job. Set it above the sentinels'
+# down-after-milliseconds plus the failover itself (docs/deployment.md, "Redis Sentinel").
+REDIS_SENTINEL_FOLLOW_SECONDS = env.float("REDIS_SENTINEL_FOLLOW_SECONDS", default=15.0)
+REDIS_SENTINEL_CLIENT_KWARGS = {
+    **REDIS_CLIENT_KWARGS,
+    "retry": Retry(ExponentialBackoff(cap=2, base=0.1), retries_covering(REDIS_SENTINEL_FOLLOW_SECONDS)),
+    "connection_class": SentinelFollowingConnection,
+}
 
+
+def _client_kwargs(address) -> dict:
+    return REDIS_SENTINEL_CLIENT_KWARGS if address.is_sentinel else REDIS_CLIENT_KWARGS
+
+
+# No code of the platform uses Django's cache today (its caches are in waplatform/redis.py's
+# cache Redis); it is configured so that whatever does lands on the cache Redis too. A list,
+# not a string: Django splits a LOCATION string on commas, which a Sentinel URL contains.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": [REDIS_CACHE_URL],
         "KEY_PREFIX": "wap",
         "OPTIONS": {
+            "pool_class": "waplatform.redis_cache.ConnectionPool",
             "socket_keepalive": True,
             "health_check_interval": 30,
             "socket_connect_timeout": 10,
@@ -187,7 +266,7 @@ QUEUE_MAX_WAITING = env.int("QUEUE_MAX_WAITING", default=1000)
 QUEUE_RETRY_AFTER_SECONDS = env.int("QUEUE_RETRY_AFTER_SECONDS", default=5)
 RQ_QUEUES = {
     name: {
-        "URL": REDIS_URL,
+        **rq_queue_config(_REDIS_ADDRESSES["REDIS_QUEUES_URL"], _client_kwargs(_REDIS_ADDRESSES["REDIS_QUEUES_URL"])),
         "DEFAULT_TIMEOUT": 300,
         "REDIS_CLIENT_KWARGS": REDIS_CLIENT_KWARGS,
     }
@@ -220,7 +299,8 @@ SCHEDULER_HEARTBEAT_STALE_SECONDS = env.float("SCHEDULER_HEARTBEAT_STALE_SECONDS
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [channels_host(_REDIS_ADDRESSES["REDIS_CHANNELS_URL"],
+                                           follow_seconds=REDIS_SENTINEL_FOLLOW_SECONDS)]},
     }
 }
 

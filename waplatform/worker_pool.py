@@ -11,12 +11,21 @@ exit only while idle, so a busy worker still finishes its job.
 A worker found dead (killed -9, OOM) may have held the scheduler lock of its
 queues through its scheduler child; the pool releases what that worker still
 owns so that the replacement takes over at once (waplatform.workers).
+
+Each worker opens its Redis connection from the queue's settings (django-rq's
+RQ_QUEUES), not from a copy of the pool's: rq rebuilds the parent's connection
+from its keyword arguments as a plain pool, which for a Sentinel client would
+keep asking the parent's (forked) pool object for the master. Built from
+settings, a worker follows a failover as every other client does.
 """
 
 import logging
+import os
 import signal
 import time
+from multiprocessing.context import ForkProcess
 
+from django_rq.connection_utils import get_connection
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
@@ -44,6 +53,22 @@ class PlatformWorkerPool(WorkerPool):
                 self.stop_worker(worker_data, sig=signal.SIGINT)
         return stopped
 
+    def get_worker_process(self, name: str, burst: bool, _sleep: float = 0, logging_level: str = "INFO"):
+        return ForkProcess(
+            target=run_worker,
+            args=(name, self._queue_names),
+            kwargs={
+                "burst": burst,
+                "logging_level": logging_level,
+                "worker_class": self.worker_class,
+                "job_class": self.job_class,
+                "queue_class": self.queue_class,
+                "serializer": self.serializer,
+                "exception_handlers": self.exception_handlers,
+            },
+            name=f"Worker {name} (WorkerPool {self.name})",
+        )
+
     def handle_dead_worker(self, worker_data):
         super().handle_dead_worker(worker_data)
         if self.status == self.Status.STOPPED:
@@ -55,3 +80,14 @@ class PlatformWorkerPool(WorkerPool):
                     logger.info("Released the %s scheduler lock of dead worker %s", queue_name, worker_data.name)
         except RedisError as exc:  # Redis restarting: its locks expire on their own
             logger.warning("Could not release scheduler locks of dead worker %s: %s", worker_data.name, exc)
+
+
+def run_worker(worker_name: str, queue_names: list[str], *, burst: bool, logging_level: str, worker_class,
+               job_class, queue_class, serializer, exception_handlers) -> None:
+    """rq.worker_pool.run_worker, with the connection from the first queue's settings."""
+    connection = get_connection(queue_names[0])
+    queues = [queue_class(name, connection=connection) for name in queue_names]
+    worker = worker_class(queues, name=worker_name, connection=connection, serializer=serializer,
+                          job_class=job_class, queue_class=queue_class, exception_handlers=exception_handlers)
+    worker.log.info("Starting worker started with PID %s", os.getpid())
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)

@@ -25,7 +25,7 @@ def test_readyz_is_ready_with_database_and_redis_up(db):
 @pytest.mark.integration
 def test_readyz_reports_503_when_redis_is_down(db, tmp_path: Path):
     server = EmbeddedRedis(port=free_port(), data_dir=tmp_path, appendonly=False).start()
-    with override_settings(REDIS_URL=server.url):
+    with override_settings(REDIS_QUEUES_URL=server.url):
         assert Client().get("/readyz").status_code == 200
         server.stop()
 

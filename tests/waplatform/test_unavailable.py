@@ -11,8 +11,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_api_answers_503_json_with_retry_after_while_redis_is_down(api_client, settings):
-    # A real client against a port nothing listens on: what the throttle meets while Redis restarts.
-    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    # A real client against a port nothing listens on: what the throttle (on the cache Redis)
+    # meets while Redis restarts.
+    settings.REDIS_CACHE_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     response = api_client.get("/api/v1/tenant")
 
