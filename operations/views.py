@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hmac
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
+from pooling.costs import money
 from pooling.models import Assignment
 from waplatform.redis import get_redis
 
@@ -80,9 +82,11 @@ def costs_view(request):
         t["tenants"] += 1
         t["total"] += r.total
     for t in per_tier.values():
-        t["per_tenant"] = round(t["total"] / t["tenants"], 4) if t["tenants"] else 0
+        t["per_tenant"] = money(t["total"] / t["tenants"]) if t["tenants"] else money(0)
+    overhead = selectors.operator_overhead()
     return render(request, "operations/costs.html", _context(
         request, "Costs (month to date)", rows=rows, sort=sort, per_tier=per_tier,
+        overhead=overhead, overhead_total=money(sum(overhead.values(), Decimal(0))),
         columns=["tenant", "tier", "slots", "messages", "ai", "total", "price", "margin"],
     ))
 
@@ -103,9 +107,11 @@ def health_view(request):
         redis_state = "ok"
     except Exception as exc:  # noqa: BLE001
         redis_state = str(exc)
+    processes = selectors.platform_processes()
     return render(request, "operations/health.html", _context(
         request, "Health", database=database, redis=redis_state,
-        processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
+        process_groups=selectors.process_groups(processes), process_count=len(processes),
+        process_rss=sum(p.rss for p in processes), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))
 

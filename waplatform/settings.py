@@ -226,7 +226,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TierRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "waplatform.api_schema.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "waplatform.api_errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
@@ -239,6 +239,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["waplatform.api_schema.public_endpoints_only"],
+    # Operations are tagged by waplatform.api_schema.TAG_BY_SEGMENT; this is their order and blurb.
+    "TAGS": [
+        {"name": "tenant", "description": "The calling tenant: identity, limits, API keys, usage."},
+        {"name": "session", "description": "The tenant's WhatsApp session: start, QR code, stop, log out."},
+        {"name": "messages", "description": "Send messages and read them back."},
+        {"name": "conversations", "description": "Conversations with contacts, and their messages."},
+        {"name": "webhooks", "description": "Endpoints that receive signed events, and their deliveries."},
+        {"name": "agents", "description": "AI agents, their triggers and knowledge, and hand-off."},
+        {"name": "media", "description": "Media files sent and received."},
+        {"name": "staff", "description": "Operators only: staff users (session or HTTP Basic), not API keys."},
+    ],
+    # Swagger UI keeps the key across page reloads.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
 # --- auth, i18n, static ---------------------------------------------------
