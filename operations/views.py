@@ -12,6 +12,8 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
@@ -40,8 +42,14 @@ def pools_view(request):
 @require_POST
 def slot_action(request, slot_id: int, action: str):
     if action == "drain":
-        moved = pooling_services.drain_slot(slot_id=slot_id)
-        messages.info(request, f"Drained slot {slot_id}: moved {moved} tenant(s).")
+        try:
+            moved = pooling_services.drain_slot(slot_id=slot_id)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            messages.error(request, f"Slot {slot_id} left as it was: Redis is unreachable ({exc}); "
+                                    "start it (or fix REDIS_URL) and drain again.")
+            return redirect("operations-pools")
+        messages.info(request, f"Drained slot {slot_id}: moved {moved} tenant(s). Next: the slot is retired; "
+                               "its tenants' sessions restart on their new slots (see Pools).")
     elif action == "health":
         report = pooling_services.run_health_checks(slot_ids=[slot_id])
         messages.info(request, "; ".join(report.lines()))

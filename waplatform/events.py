@@ -29,6 +29,14 @@ from waplatform.queues import enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 
+# Every event type published anywhere: what a webhook endpoint may subscribe to (docs/webhooks.md).
+# A new publish_event(type=...) adds its type here (tests/waplatform/test_event_catalogue.py checks).
+EVENT_TYPES = [
+    "message.queued", "message.sent", "message.status", "message.failed", "message.received",
+    "conversation.updated", "conversation.handoff", "conversation.resumed", "conversation.agent_switched",
+    "conversation.automation_paused", "session.status",
+]
+
 Subscriber = Callable[[dict], None]
 _subscribers: dict[str, Subscriber] = {}
 

@@ -16,9 +16,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from waplatform.dotenv import load_dotenv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+load_dotenv()  # the launcher read it already; a bare `manage.py` command reads it here
 
 VAR_DIR = Path(env("WAP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -192,8 +194,10 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
-# Worker processes per queue group. The seed's counts; WORKER_SCALE shrinks
-# them all for small machines (0.25 on a 2-core laptop), never below one.
+# Worker processes per queue group: the seed's counts (26 workers, sized for a 16-core host)
+# times WORKER_SCALE, rounded up, never below one. WORKER_SCALE defaults to the share of those
+# 16 cores this machine has (capped at 1): 2 cores run 7 workers, not 26 (~60 MB each).
+SEED_WORKER_CORES = 16
 WORKER_COUNTS = {
     "high": env.int("WORKERS_HIGH", default=10),
     "medium": env.int("WORKERS_MEDIUM", default=5),
@@ -202,7 +206,7 @@ WORKER_COUNTS = {
     "webhooks": env.int("WORKERS_WEBHOOKS", default=5),
     "maintenance": env.int("WORKERS_MAINTENANCE", default=1),
 }
-WORKER_SCALE = env.float("WORKER_SCALE", default=1.0)
+WORKER_SCALE = env.float("WORKER_SCALE", default=min(1.0, (os.cpu_count() or 1) / SEED_WORKER_CORES))
 # A worker past this RSS is replaced after its current job (the seed's PM2 restart).
 WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", default=512)
 
@@ -283,6 +287,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# rq logs every job start, result and cron tick at INFO: thousands of lines an hour that bury
+# the ones that matter. Its workers and scheduler log at this level (INFO to watch jobs go by).
+RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING").upper()
+LOGGING["loggers"]["rq"] = {"level": RQ_LOG_LEVEL}
+# httpx logs every request at INFO, so each bridge health ping (every slot, every 30 s) made a line.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 
 # COMMIT_MODE auto: django-rq's own on-commit deferral would hide the job (and
 # the queue-cap refusal) from the caller; waplatform.queues.enqueue_on_commit
