@@ -192,6 +192,7 @@ class AgentSwitch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "agent switches"
         ordering = ["-pk"]
         indexes = [models.Index(fields=["conversation", "-id"])]
 
@@ -222,6 +223,7 @@ class AgentReply(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "agent replies"
         ordering = ["-pk"]
         indexes = [models.Index(fields=["tenant", "created_at"]), models.Index(fields=["conversation", "-id"])]
 
