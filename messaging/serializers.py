@@ -149,14 +149,24 @@ class ContactSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class MessageErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text='e.g. "131026" from Meta, "expired", "rejected"')
+    reason = serializers.CharField(help_text="What went wrong, in words")
+
+
+class MessagePricingSerializer(serializers.Serializer):
+    category = serializers.CharField()
+    pricing_model = serializers.CharField()
+    type = serializers.CharField()
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """Read-only: the fields below describe the answer for the API schema; the answer itself is
     messaging.services.message_representation, the shape events and webhooks carry too."""
 
     contact = ContactSerializer(read_only=True)
-    error = serializers.DictField(read_only=True, allow_null=True, help_text="{code, reason} when failed")
-    pricing = serializers.DictField(read_only=True, allow_null=True,
-                                    help_text="{category, pricing_model, type} from Cloud API statuses")
+    error = MessageErrorSerializer(read_only=True, allow_null=True, help_text="Set when the message failed")
+    pricing = MessagePricingSerializer(read_only=True, allow_null=True, help_text="From Cloud API statuses")
 
     class Meta:
         model = Message

@@ -1,3 +1,5 @@
+import json
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -5,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -63,10 +66,24 @@ class SessionView(APIView):
         return Response(_session_body(services.read_session(tenant=request.auth.tenant, pairing_phone=phone)))
 
 
+class PngRenderer(BaseRenderer):
+    """Lets a client ask for `Accept: image/png`; errors still go out as `{code, detail}` JSON."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
 class QrPngView(APIView):
     """The QR code to scan, as a PNG image (the same code GET /api/v1/session carries as a data URL)."""
 
+    renderer_classes = [JSONRenderer, PngRenderer]
+
     @extend_schema(
+        operation_id="session_qr_png",
         responses={
             (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="Scan it in WhatsApp: "
                                                 "Settings → Linked devices → Link a device."),

@@ -36,6 +36,8 @@ EVENT_TYPES = [
     "conversation.updated", "conversation.handoff", "conversation.resumed", "conversation.agent_switched",
     "conversation.automation_paused", "session.status",
 ]
+# Published for the platform's operators (tenant None): never delivered to a tenant's webhook.
+PLATFORM_EVENT_TYPES = ["alert.opened", "alert.resolved"]
 
 Subscriber = Callable[[dict], None]
 _subscribers: dict[str, Subscriber] = {}

@@ -151,7 +151,8 @@ def _resolve_reference(tenant: Tenant, ref: str, field_name: str) -> str:
         Message.objects.filter(tenant=tenant, pk=int(ref)).values_list("provider_message_id", flat=True).first()
     )
     if provider_id is None:
-        raise SendRefused(f"{field_name}: no message {ref} in this tenant.")
+        raise SendRefused(f"{field_name}: no message {ref} in this tenant; give the id of one of its messages "
+                          "(GET /api/v1/messages) or that message's provider_message_id.")
     if not provider_id:
         raise SendRefused(f"{field_name}: message {ref} has not been sent yet, so WhatsApp cannot refer to it.")
     return provider_id
