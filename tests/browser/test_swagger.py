@@ -2,9 +2,11 @@
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tenants.models import Tier
 from tenants.services import issue_api_key
 from tests.browser.conftest import screenshot
 from tests.factories import TenantFactory
@@ -33,3 +35,19 @@ def test_authorize_with_an_api_key_then_try_it_out_on_the_tenant_answers_200(pag
     expect(status).to_have_text(re.compile(r"^\s*200"))
     expect(operation.locator(".live-responses-table td.response-col_description").last).to_contain_text("Swagger Shop")
     screenshot(page, "swagger-try-it-out")
+
+
+def test_a_throttled_call_carries_its_reason_phrase_through_daphne(running_platform):
+    # given a tenant whose tier allows one call a minute
+    tenant = TenantFactory()
+    Tier.objects.filter(pk=tenant.tier_id).update(api_rate_limit_per_minute=1)
+    headers = {"Authorization": f"Bearer {issue_api_key(tenant=tenant).plaintext}"}
+
+    # when it calls twice
+    first = httpx.get(f"{running_platform.url}/api/v1/tenant", headers=headers, timeout=10)
+    second = httpx.get(f"{running_platform.url}/api/v1/tenant", headers=headers, timeout=10)
+
+    # then the second status line says why, as HTTP clients and proxies log it
+    assert first.status_code == 200
+    assert (second.status_code, second.reason_phrase) == (429, "Too Many Requests")
+    assert second.json()["code"] == "throttled" and int(second.headers["Retry-After"]) >= 1
