@@ -200,6 +200,7 @@ class AgentSwitch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "agent switches"
         ordering = ["-pk"]
         indexes = [models.Index(fields=["conversation", "-id"])]
 
@@ -230,6 +231,7 @@ class AgentReply(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "agent replies"
         ordering = ["-pk"]
         indexes = [models.Index(fields=["tenant", "created_at"]), models.Index(fields=["conversation", "-id"])]
 

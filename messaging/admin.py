@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin
+from django.utils.text import Truncator
 
 from messaging import webhooks_out
 from messaging.models import Contact, Conversation, Message, PendingStatus, WebhookDelivery, WebhookEndpoint
+from waplatform.admin_actions import ActionsWhereTheyApply
 
 
 @admin.register(Contact)
@@ -23,7 +25,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["pk", "tenant", "direction", "type", "status", "contact", "attempts", "accepted_at", "error_code"]
+    list_display = ["pk", "tenant", "direction", "type", "text_preview", "status", "contact", "accepted_at", "error_code"]
     list_select_related = ["tenant", "contact"]
     list_filter = ["status", "direction", "type", "tenant"]
     search_fields = ["provider_message_id", "idempotency_key", "contact__wa_id"]
@@ -33,6 +35,10 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="text")
+    def text_preview(self, obj):
+        return Truncator(obj.text).chars(60) if obj.text else "—"
 
 
 @admin.register(PendingStatus)
@@ -89,7 +95,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    actions_not_applying = {"replay": {"status__exact": {str(s) for s in WebhookDelivery.OPEN}}}
     list_display = ["pk", "event_type", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at",
                     "created_at"]
     list_select_related = ["endpoint"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
@@ -23,6 +23,30 @@ from messaging.team_api import ConversationTeamActions, acting_user
 from tenants.api_base import TenantScopedViewSet
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# One realistic body per message type: Swagger UI offers them in "Try it out".
+SEND_EXAMPLES = [
+    OpenApiExample(name, request_only=True, summary=summary, value={"to": "15550001111", "type": kind, kind: body})
+    for name, summary, kind, body in [
+        ("text", "Text", "text", {"body": "Your order #1042 has shipped. Track it at https://example.com/t/1042"}),
+        ("image", "Image with a caption", "image",
+         {"url": "https://example.com/media/receipt-1042.jpg", "caption": "Your receipt"}),
+        ("document", "Document (PDF)", "document",
+         {"url": "https://example.com/media/invoice-1042.pdf", "filename": "invoice-1042.pdf",
+          "caption": "Invoice for order #1042"}),
+        ("audio", "Audio", "audio", {"url": "https://example.com/media/welcome.ogg"}),
+        ("video", "Video", "video", {"url": "https://example.com/media/unboxing.mp4", "caption": "How to set it up"}),
+        ("location", "Location", "location",
+         {"latitude": 38.7223, "longitude": -9.1393, "name": "Acme Store", "address": "Rua Augusta 100, Lisboa"}),
+        ("reaction", "Reaction to a message (our id or its provider_message_id)", "reaction",
+         {"message_id": "1234", "emoji": "👍"}),
+        ("template", "Template (Cloud API numbers only)", "template",
+         {"name": "order_shipped", "language": {"code": "en_US"},
+          "components": [{"type": "body", "parameters": [{"type": "text", "text": "#1042"}]}]}),
+    ]
+] + [OpenApiExample("reply", request_only=True, summary="Text quoting an earlier message (reply_to)",
+                    value={"to": "15550001111", "type": "text", "text": {"body": "Yes, it ships today."},
+                           "reply_to": "1234"})]
 
 
 class NewestFirst(CursorPagination):
@@ -65,7 +89,9 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @extend_schema(
         request=SendMessageSerializer,
         responses={202: MessageSerializer, 200: MessageSerializer},
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False,
+                                     description="Same key and body within 24 h: the first message, 200.")],
+        examples=SEND_EXAMPLES,
     )
     def create(self, request):
         serializer = SendMessageSerializer(data=request.data)

@@ -247,6 +247,7 @@ class PendingStatus(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name_plural = "pending statuses"
         indexes = [models.Index(fields=["tenant", "provider_message_id"])]
 
 
@@ -301,6 +302,7 @@ class WebhookDelivery(models.Model):
     replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-pk"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="one_delivery_per_endpoint_event")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -13,10 +13,11 @@ from messaging.services import message_representation, normalise_recipient
 from messaging.services.activity import person
 from messaging.webhooks_out import InvalidWebhookUrl, check_url
 from waplatform import egress
+from waplatform.events import EVENT_TYPES
 
 SEND_TYPES = ["text", "image", "document", "audio", "video", "location", "reaction", "template"]
 MEDIA_TYPES = ("image", "document", "audio", "video")
-EVENT_TYPE = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)+)$")
+
 CAPTION_MAX = 1024
 
 
@@ -27,7 +28,21 @@ def _http_url(value: str, field: str) -> str:
     return value
 
 
-class TextSerializer(serializers.Serializer):
+class _ObjectWithHint(serializers.Serializer):
+    """A nested object given as a bare string says how to wrap it (`"text": "hi"` → `{"body": "hi"}`)."""
+
+    wrap_as = ""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            example = json.dumps({self.field_name: {self.wrap_as: data}}, ensure_ascii=False)
+            raise serializers.ValidationError(
+                f"{self.field_name} is an object, not a string: send {example}.", code="not_an_object")
+        return super().to_internal_value(data)
+
+
+class TextSerializer(_ObjectWithHint):
+    wrap_as = "body"
     body = serializers.CharField(
         allow_blank=True, trim_whitespace=False,
         error_messages={"required": "text.body is required."},
@@ -42,7 +57,9 @@ class TextSerializer(serializers.Serializer):
         return value
 
 
-class MediaSerializer(serializers.Serializer):
+class MediaSerializer(_ObjectWithHint):
+    wrap_as = "url"
+
     url = serializers.CharField(max_length=2000, required=False)
     link = serializers.CharField(max_length=2000, required=False)  # the Cloud API's name for it
     media_id = serializers.IntegerField(required=False, min_value=1, help_text="From POST /api/v1/media.")
@@ -143,14 +160,24 @@ class ContactSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class MessageErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text='e.g. "131026" from Meta, "expired", "rejected"')
+    reason = serializers.CharField(help_text="What went wrong, in words")
+
+
+class MessagePricingSerializer(serializers.Serializer):
+    category = serializers.CharField()
+    pricing_model = serializers.CharField()
+    type = serializers.CharField()
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """Read-only: the fields below describe the answer for the API schema; the answer itself is
     messaging.services.message_representation, the shape events and webhooks carry too."""
 
     contact = ContactSerializer(read_only=True)
-    error = serializers.DictField(read_only=True, allow_null=True, help_text="{code, reason} when failed")
-    pricing = serializers.DictField(read_only=True, allow_null=True,
-                                    help_text="{category, pricing_model, type} from Cloud API statuses")
+    error = MessageErrorSerializer(read_only=True, allow_null=True, help_text="Set when the message failed")
+    pricing = MessagePricingSerializer(read_only=True, allow_null=True, help_text="From Cloud API statuses")
     media = serializers.DictField(
         read_only=True, allow_null=True,
         help_text="{id, status (pending|stored|failed|deleted), reason, kind, content_type, size, sha256, filename, "
@@ -215,9 +242,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(str(exc)) from None
 
     def validate_event_types(self, value: list[str]) -> list[str]:
-        bad = [t for t in value if not EVENT_TYPE.match(t)]
+        bad = [t for t in value if t != "*" and t not in EVENT_TYPES]
         if bad:
-            raise serializers.ValidationError(f'Event types look like "message.received" or "*"; not {bad}.')
+            raise serializers.ValidationError(
+                f"Unknown event type{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))}; "
+                f'use "*" (all) or any of: {", ".join(EVENT_TYPES)}.', code="unknown_event_type")
         return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
@@ -17,7 +18,7 @@ from messaging.models import WebhookDelivery
 from messaging.services import tenant_send_pause_seconds
 from operations.models import Alert
 from pooling import selectors as pooling_selectors
-from pooling.costs import contributed_costs, month_start, slot_cost_by_tenant
+from pooling.costs import billed_since, contributed_costs, money, month_start, price_to_date, slot_cost_by_tenant, slot_overhead
 from pooling.models import Slot, WhatsAppSession
 from pooling.selectors import PoolStatus
 from tenants.models import Tenant
@@ -75,6 +76,29 @@ class PlatformProcess:
     pid: int
     role: str
     rss: int
+    host: str = ""
+
+
+@dataclass
+class ProcessGroup:
+    host: str
+    role: str
+    pids: list[int]
+    rss: int
+
+    @property
+    def count(self) -> int:
+        return len(self.pids)
+
+
+def process_groups(processes: list[PlatformProcess]) -> list[ProcessGroup]:
+    """One row per (host, role) with its process count and memory, for a page that reads at a glance."""
+    groups: dict[tuple[str, str], ProcessGroup] = {}
+    for p in processes:
+        group = groups.setdefault((p.host, p.role), ProcessGroup(host=p.host, role=p.role, pids=[], rss=0))
+        group.pids.append(p.pid)
+        group.rss += p.rss
+    return sorted(groups.values(), key=lambda g: (g.host, g.role))
 
 
 ROLE_MARKERS = [
@@ -91,6 +115,7 @@ ROLE_MARKERS = [
 def platform_processes() -> list[PlatformProcess]:
     """This host's platform processes, found by their command lines (one host's view)."""
     found = []
+    host = socket.gethostname()
     base = str(settings.BASE_DIR)
     for proc in psutil.process_iter(["pid", "cmdline", "cwd", "memory_info"]):
         cmdline = " ".join(proc.info.get("cmdline") or [])
@@ -98,7 +123,7 @@ def platform_processes() -> list[PlatformProcess]:
             continue
         role = next((r for marker, r in ROLE_MARKERS if marker in cmdline), None)
         if role and proc.info.get("memory_info"):
-            found.append(PlatformProcess(pid=proc.info["pid"], role=role, rss=proc.info["memory_info"].rss))
+            found.append(PlatformProcess(pid=proc.info["pid"], role=role, rss=proc.info["memory_info"].rss, host=host))
     return sorted(found, key=lambda p: (p.role, p.pid))
 
 
@@ -112,6 +137,8 @@ def open_alerts():
 
 @dataclass
 class TenantCostRow:
+    """Amounts to the cent, so a row adds up as the operator reads it."""
+
     tenant: Tenant
     slots: Decimal
     messages: Decimal
@@ -129,29 +156,34 @@ class TenantCostRow:
 
 
 def tenant_costs(now=None) -> list[TenantCostRow]:
-    """Month-to-date cost per tenant against its tier's price pro-rated to today.
+    """Month-to-date cost per tenant against its tier's price for the time it existed this month.
 
     Every part is computed for all tenants at once (slots, then one query per
     cost contributor), so the page costs the same few queries at 10 or 1,000 tenants.
     """
     now = now or timezone.now()
     start = month_start(now)
-    next_month = (start + timezone.timedelta(days=32)).replace(day=1)
-    elapsed = Decimal((now - start).total_seconds()) / Decimal((next_month - start).total_seconds())
     slot_costs = slot_cost_by_tenant(start=start, end=now)
     extra = contributed_costs(since=start)
     messages, ai, media = extra.get("messages", {}), extra.get("ai", {}), extra.get("media", {})
     return [
         TenantCostRow(
             tenant=tenant,
-            slots=slot_costs.get(tenant.pk, Decimal(0)),
-            messages=Decimal(messages.get(tenant.pk, 0)),
-            ai=Decimal(ai.get(tenant.pk, 0)),
-            media=Decimal(media.get(tenant.pk, 0)),
-            price_to_date=(tenant.tier.monthly_price * elapsed).quantize(Decimal("0.01")),
+            slots=money(slot_costs.get(tenant.pk, 0)),
+            messages=money(messages.get(tenant.pk, 0)),
+            ai=money(ai.get(tenant.pk, 0)),
+            media=money(media.get(tenant.pk, 0)),
+            price_to_date=price_to_date(monthly_price=tenant.tier.monthly_price,
+                                        since=billed_since(created_at=tenant.created_at, now=now), now=now),
         )
         for tenant in Tenant.objects.select_related("tier").order_by("name")
     ]
+
+
+def operator_overhead(now=None) -> dict[str, Decimal]:
+    """Tier name → month-to-date cost of slot time no tenant paid for (empty or down slots)."""
+    now = now or timezone.now()
+    return slot_overhead(start=month_start(now), end=now)
 
 
 def dead_webhook_deliveries() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import hmac
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -16,9 +17,12 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from operations import charts, metrics, selectors
 from pooling import services as pooling_services
+from pooling.costs import money
 from pooling.models import Assignment
 from waplatform.db import analytics, analytics_view, replica_state
 from waplatform.redis import ping_all
@@ -45,8 +49,14 @@ def pools_view(request):
 @require_POST
 def slot_action(request, slot_id: int, action: str):
     if action == "drain":
-        moved = pooling_services.drain_slot(slot_id=slot_id)
-        messages.info(request, f"Drained slot {slot_id}: moved {moved} tenant(s).")
+        try:
+            moved = pooling_services.drain_slot(slot_id=slot_id)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            messages.error(request, f"Slot {slot_id} left as it was: Redis is unreachable ({exc}); "
+                                    "start it (or fix REDIS_URL) and drain again.")
+            return redirect("operations-pools")
+        messages.info(request, f"Drained slot {slot_id}: moved {moved} tenant(s). Next: the slot is retired; "
+                               "its tenants' sessions restart on their new slots (see Pools).")
     elif action == "health":
         report = pooling_services.run_health_checks(slot_ids=[slot_id])
         messages.info(request, "; ".join(report.lines()))
@@ -88,9 +98,11 @@ def costs_view(request):
         t["tenants"] += 1
         t["total"] += r.total
     for t in per_tier.values():
-        t["per_tenant"] = round(t["total"] / t["tenants"], 4) if t["tenants"] else 0
+        t["per_tenant"] = money(t["total"] / t["tenants"]) if t["tenants"] else money(0)
+    overhead = selectors.operator_overhead()
     return render(request, "operations/costs.html", _context(
         request, "Costs (month to date)", rows=rows, sort=sort, per_tier=per_tier,
+        overhead=overhead, overhead_total=money(sum(overhead.values(), Decimal(0))),
         columns=["tenant", "tier", "slots", "messages", "ai", "total", "price", "margin"],
     ))
 
@@ -107,9 +119,11 @@ def health_view(request):
     except Exception as exc:  # noqa: BLE001 - shown to the operator as is
         database = str(exc)
     redis_states = [(role, error or "ok") for role, error in ping_all().items()]
+    processes = selectors.platform_processes()
     return render(request, "operations/health.html", _context(
         request, "Health", database=database, redis_states=redis_states, replica=replica_state().describe(),
-        processes=selectors.platform_processes(), websockets=metrics.websocket_connections(),
+        process_groups=selectors.process_groups(processes), process_count=len(processes),
+        process_rss=sum(p.rss for p in processes), websockets=metrics.websocket_connections(),
         last_health_check=selectors.last_health_check_age(), alerts=selectors.open_alerts(),
     ))
 

@@ -3,9 +3,11 @@ from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from pooling import services
 from pooling.models import Assignment, CloudNumber, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
+from waplatform.admin_actions import ActionsWhereTheyApply
 
 # History inlines show the latest rows only: a slot or a session gathers history
 # for as long as it lives, and the change page must not grow with it.
@@ -52,9 +54,14 @@ class SlotForm(forms.ModelForm):
 
 
 @admin.register(Slot)
-class SlotAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "tier", "state", "dialect", "provisioner", "used_of_capacity", "base_url",
+class SlotAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    list_display = ["__str__", "tier", "state", "dialect", "provisioner", "used_of_capacity", "short_base_url",
                     "last_health_at", "consecutive_failures"]
+    actions_not_applying = {
+        "health_check_now": {"state__exact": {"retired"}},
+        "drain": {"state__exact": {"retired", "draining"}},
+        "retire": {"state__exact": {"retired"}},
+    }
     list_filter = ["tier", "state", "dialect", "provisioner"]
     search_fields = ["name", "base_url"]
     list_select_related = ["tier"]
@@ -67,6 +74,10 @@ class SlotAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "assignment_history"]
+
+    @admin.display(description="base URL", ordering="base_url")
+    def short_base_url(self, obj):
+        return Truncator(obj.base_url).chars(40) if obj.base_url else "—"
 
     @admin.display(description="used / capacity")
     def used_of_capacity(self, obj):

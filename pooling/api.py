@@ -1,8 +1,13 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -69,6 +74,42 @@ class SessionView(APIView):
         return Response(_session_body(services.read_session(tenant=request.auth.tenant, pairing_phone=phone)))
 
 
+class PngRenderer(BaseRenderer):
+    """Lets a client ask for `Accept: image/png`; errors still go out as `{code, detail}` JSON."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else json.dumps(data).encode()
+
+
+class QrPngView(APIView):
+    """The QR code to scan, as a PNG image (the same code GET /api/v1/session carries as a data URL)."""
+
+    renderer_classes = [JSONRenderer, PngRenderer]
+
+    @extend_schema(
+        operation_id="session_qr_png",
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="Scan it in WhatsApp: "
+                                                "Settings → Linked devices → Link a device."),
+            404: OpenApiResponse(description="No QR code now: the session is not waiting for a scan."),
+        },
+    )
+    def get(self, request):
+        view = services.read_session(tenant=request.auth.tenant)
+        if view.qr is None:
+            status_now = view.session.status if view.session else "STOPPED"
+            hint = ("start it with POST /api/v1/session/start, then fetch this again"
+                    if status_now == "STOPPED" else "read GET /api/v1/session for its state")
+            raise NotFound(f"No QR code to scan: the session is {status_now}; {hint}.", code="no_qr")
+        response = HttpResponse(view.qr.png, content_type="image/png")
+        response["Cache-Control"] = "no-store"  # a QR code rotates every few seconds
+        return response
+
+
 class SessionStartInput(serializers.Serializer):
     phone_number_id = serializers.RegexField(r"^\d{5,32}$", required=False, help_text="Cloud API numbers only")
 
@@ -101,26 +142,43 @@ class SessionStopView(APIView):
         return Response(_session_body(services.read_session(tenant=tenant)))
 
 
+class UsageSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text='Always "month_to_date".')
+    since = serializers.DateTimeField(help_text="Start of the month, or the tenant's creation if later.")
+    currency = serializers.CharField()
+    slots = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Share of the slot time used.")
+    messages = serializers.DecimalField(max_digits=12, decimal_places=2)
+    ai = serializers.DecimalField(max_digits=12, decimal_places=2)
+    media = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Stored media, by the byte-month.")
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    tier_monthly_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    price_to_date = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The tier's price for the part of the month the tenant existed.")
+    usage = serializers.DictField(child=serializers.IntegerField(), help_text='Counters, e.g. {"media_bytes": 1024}.')
+
+
 class UsageView(APIView):
     """Month-to-date cost of the calling tenant against its tier's price."""
 
+    @extend_schema(responses=UsageSerializer)
     def get(self, request):
         tenant = request.auth.tenant
         with analytics():  # a cost report: from the read replica when there is one
             cost = services.tenant_cost_month_to_date(tenant=tenant)
-        return Response(
-            {
-                "period": "month_to_date",
-                "currency": "USD",
-                "slots": str(cost.slots),
-                "messages": str(cost.messages),
-                "ai": str(cost.ai),
-                "media": str(cost.media),
-                "total": str(cost.total),
-                "tier_monthly_price": str(tenant.tier.monthly_price),
-                "usage": services.tenant_usage(tenant=tenant),
-            }
-        )
+            usage = services.tenant_usage(tenant=tenant)
+        return Response(UsageSerializer({
+            "period": "month_to_date",
+            "since": cost.since,
+            "currency": "USD",
+            "slots": cost.slots,
+            "messages": cost.messages,
+            "ai": cost.ai,
+            "media": cost.media,
+            "total": cost.total,
+            "tier_monthly_price": tenant.tier.monthly_price,
+            "price_to_date": cost.price_to_date,
+            "usage": usage,
+        }).data)
 
 
 class SlotInput(serializers.Serializer):
@@ -132,6 +190,21 @@ class SlotInput(serializers.Serializer):
     name = serializers.CharField(required=False, default="", max_length=64)
 
 
+class PoolSerializer(serializers.Serializer):
+    tier = serializers.CharField(source="tier.name")
+    slots_by_state = serializers.DictField(child=serializers.IntegerField(), help_text="slot state → count")
+    capacity = serializers.IntegerField(help_text="Sessions the placeable slots hold.")
+    used = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Sessions waiting for room.")
+    utilisation = serializers.FloatField(help_text="used / capacity, in percent.")
+
+
+class RegisteredSlotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    state = serializers.CharField()
+
+
 class StaffSlotsView(APIView):
     """Staff only: list pools, and register a bridge server (WAHA, Cloud API) as a slot."""
 
@@ -139,16 +212,11 @@ class StaffSlotsView(APIView):
     authentication_classes = [SessionAuthentication, ThrottledBasicAuthentication]
     permission_classes = [IsAdminUser]
 
+    @extend_schema(responses=PoolSerializer(many=True))
     def get(self, request):
-        return Response(
-            [
-                {"tier": p.tier.name, "slots_by_state": p.slots_by_state, "capacity": p.capacity, "used": p.used,
-                 "waiting": p.waiting, "utilisation": p.utilisation}
-                for p in pool_statuses()
-            ]
-        )
+        return Response(PoolSerializer(pool_statuses(), many=True).data)
 
-    @extend_schema(request=SlotInput)
+    @extend_schema(request=SlotInput, responses={201: RegisteredSlotSerializer})
     def post(self, request):
         data = SlotInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -160,7 +228,7 @@ class StaffSlotsView(APIView):
             )
         except services.SlotUnreachable as exc:
             return Response({"code": "slot_unreachable", "detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"id": slot.pk, "name": slot.name, "state": slot.state}, status=status.HTTP_201_CREATED)
+        return Response(RegisteredSlotSerializer(slot).data, status=status.HTTP_201_CREATED)
 
 
 # --- Cloud numbers ------------------------------------------------------------------

@@ -10,38 +10,77 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable
 
 from django.db.models import Q
 from django.utils import timezone
 
-from pooling.models import Assignment
+from pooling.models import Assignment, Slot
 from tenants.models import Tenant
 
 HOUR = Decimal(3600)
-CENT = Decimal("0.0001")
+CENT = Decimal("0.0001")  # costs accrue per second: kept to 1/100 of a cent, shown to the cent
+MONEY = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    """Every amount a person reads (API, pages, CSV) has two decimals."""
+    return Decimal(value).quantize(MONEY)
 
 
 def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def billed_since(*, created_at: datetime, now: datetime) -> datetime:
+    """A tenant created this month owes the price from its creation, not from the 1st."""
+    return max(month_start(now), created_at)
+
+
+def price_to_date(*, monthly_price: Decimal, since: datetime, now: datetime) -> Decimal:
+    """The monthly price pro-rated to the time between `since` and now, in this month's length."""
+    start = month_start(now)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    share = Decimal(max(0.0, (now - since).total_seconds())) / Decimal((next_month - start).total_seconds())
+    return money(monthly_price * share)
+
+
+def slot_overhead(*, start: datetime, end: datetime) -> dict[str, Decimal]:
+    """The operator's own cost per tier name over [start, end): slot time no tenant paid for.
+
+    A live slot costs its tier's hourly rate whether or not anyone is on it;
+    what tenants were charged (slot_cost_by_tenant) is taken off, leaving the
+    time each slot stood empty, or down and emptied by failover.
+    """
+    slots = Slot.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=start), created_at__lt=end)
+    owned: dict[str, Decimal] = defaultdict(Decimal)
+    slot_tier: dict[int, str] = {}
+    for slot_id, tier_id, rate, created, retired in slots.values_list(
+            "pk", "tier__name", "tier__slot_cost_per_hour", "created_at", "retired_at"):
+        lived = (min(retired or end, end) - max(created, start)).total_seconds()
+        owned[tier_id] += Decimal(max(0.0, lived)) / HOUR * rate
+        slot_tier[slot_id] = tier_id
+    for slot_id, amount in _charged_by_slot(start=start, end=end).items():
+        if slot_id in slot_tier:
+            owned[slot_tier[slot_id]] -= amount
+    return {tier: money(max(Decimal(0), amount)) for tier, amount in sorted(owned.items())}
+
+
 def _overlapping_assignments(start: datetime, end: datetime, **filters):
     return Assignment.objects.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start), started_at__lt=end, **filters)
 
 
-def slot_cost_by_tenant(*, start: datetime, end: datetime, slot_ids=None) -> dict[int, Decimal]:
-    """Slot cost per tenant id over [start, end)."""
+def _shares(*, start: datetime, end: datetime, slot_ids=None):
+    """(slot id, tenant id, cost) for each tenant's share of each slot over [start, end)."""
     assignments = _overlapping_assignments(start, end).select_related("slot__tier")
     if slot_ids is not None:
         assignments = assignments.filter(slot_id__in=slot_ids)
     by_slot: dict[int, list[Assignment]] = defaultdict(list)
     for a in assignments:
         by_slot[a.slot_id].append(a)
-    costs: dict[int, Decimal] = defaultdict(Decimal)
-    for rows in by_slot.values():
+    for slot_id, rows in by_slot.items():
         rate = rows[0].slot.tier.slot_cost_per_hour
         spans = [(max(a.started_at, start), min(a.ended_at or end, end), a.tenant_id) for a in rows]
         cuts = sorted({t for s, e, _ in spans for t in (s, e)})
@@ -51,8 +90,22 @@ def slot_cost_by_tenant(*, start: datetime, end: datetime, slot_ids=None) -> dic
                 continue
             share = Decimal((seg_end - seg_start).total_seconds()) / HOUR * rate / len(present)
             for tenant_id in present:
-                costs[tenant_id] += share
+                yield slot_id, tenant_id, share
+
+
+def slot_cost_by_tenant(*, start: datetime, end: datetime, slot_ids=None) -> dict[int, Decimal]:
+    """Slot cost per tenant id over [start, end)."""
+    costs: dict[int, Decimal] = defaultdict(Decimal)
+    for _, tenant_id, share in _shares(start=start, end=end, slot_ids=slot_ids):
+        costs[tenant_id] += share
     return {k: v.quantize(CENT) for k, v in costs.items()}
+
+
+def _charged_by_slot(*, start: datetime, end: datetime) -> dict[int, Decimal]:
+    charged: dict[int, Decimal] = defaultdict(Decimal)
+    for slot_id, _, share in _shares(start=start, end=end):
+        charged[slot_id] += share
+    return charged
 
 
 @dataclass
@@ -62,6 +115,8 @@ class TenantCost:
     messages: Decimal = Decimal(0)
     ai: Decimal = Decimal(0)
     media: Decimal = Decimal(0)
+    since: datetime | None = None
+    price_to_date: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
@@ -94,12 +149,15 @@ def tenant_cost_month_to_date(*, tenant: Tenant, now: datetime | None = None) ->
     slot_ids = _overlapping_assignments(start, now, tenant=tenant).values_list("slot_id", flat=True)
     slots = slot_cost_by_tenant(start=start, end=now, slot_ids=list(slot_ids)).get(tenant.pk, Decimal(0))
     extra = contributed_costs(since=start, tenant_ids=[tenant.pk])
+    since = billed_since(created_at=tenant.created_at, now=now)
     return TenantCost(
         tenant_id=tenant.pk,
         slots=Decimal(slots),
         messages=Decimal(extra.get("messages", {}).get(tenant.pk, 0)),
         ai=Decimal(extra.get("ai", {}).get(tenant.pk, 0)),
         media=Decimal(extra.get("media", {}).get(tenant.pk, 0)),
+        since=since,
+        price_to_date=price_to_date(monthly_price=tenant.tier.monthly_price, since=since, now=now),
     )
 
 

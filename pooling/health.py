@@ -27,6 +27,7 @@ from waplatform import alerts
 from waplatform.alerts import AlertKind
 from waplatform.backoff import backoff_delay
 from waplatform.queues import enqueue, enqueue_on_commit
+from waplatform.redis import require_redis
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def retire_slot(*, slot_id: int) -> bool:
 
 def drain_slot(*, slot_id: int) -> int:
     """Move every tenant off a slot, then retire it. Returns how many tenants moved."""
+    require_redis()
     with transaction.atomic():
         slot = Slot.objects.select_for_update().get(pk=slot_id)
         if slot.state == Slot.State.RETIRED:

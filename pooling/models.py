@@ -137,6 +137,8 @@ class WhatsAppSession(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "WhatsApp session"
+        verbose_name_plural = "WhatsApp sessions"
         indexes = [
             models.Index(fields=["status", "last_activity_at"]),
             models.Index(fields=["placement"]),

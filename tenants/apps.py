@@ -11,3 +11,5 @@ class TenantsConfig(AppConfig):
         from tenants import auth_failures
 
         user_login_failed.connect(auth_failures.on_login_failed, dispatch_uid="tenants.auth_failures")
+
+        from tenants import openapi  # noqa: F401  (registers the API key scheme with drf-spectacular)

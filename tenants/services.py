@@ -154,3 +154,47 @@ def create_user_once(*, username: str, password: str, is_staff: bool = False, em
         user.is_staff = user.is_superuser = is_staff
         user.save()
     return user, created
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    """A new tenant ready to use: the key and password are here once, never stored in clear."""
+
+    tenant: Tenant
+    api_key: IssuedApiKey
+    user: object
+    membership: Membership
+    password: str  # "" when the inbox user existed already (its password is left alone)
+
+    def next_steps(self, base_url: str) -> list[str]:
+        return [
+            f"Give the API key to the tenant's developer: it is shown only now. Docs: {base_url}/api/docs/",
+            f"The developer starts the WhatsApp session: POST {base_url}/api/v1/session/start, "
+            f"then scans GET {base_url}/api/v1/session/qr.png with the phone.",
+            f"{self.user.get_username()} signs in to the inbox at {base_url}/inbox/"
+            + (" with the password shown here." if self.password else " with their existing password."),
+        ]
+
+
+@transaction.atomic(durable=True)
+def onboard_tenant(
+    *, name: str, tier: Tier, inbox_username: str, inbox_email: str = "", slug: str = "", time_zone: str = "UTC",
+    inbox_password: str = "",
+) -> Onboarded:
+    """A tenant, its first API key and an inbox user who owns it, in one step (staff API, command, admin).
+
+    An existing user keeps their password and gains the membership; a new one gets
+    `inbox_password`, or a generated one returned once.
+    """
+    tenant, issued = create_tenant(name=name, tier=tier, slug=slug, time_zone=time_zone)
+    User = get_user_model()
+    user = User.objects.filter(username=inbox_username).first()
+    password = ""
+    if user is None:
+        password = inbox_password or secrets.token_urlsafe(12)
+        user = User(username=inbox_username, email=inbox_email)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save()
+    membership = add_member(tenant=tenant, user=user, role=Membership.Role.OWNER)
+    return Onboarded(tenant=tenant, api_key=issued, user=user, membership=membership, password=password)

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from tenants.api import StaffTenantStatusView, TenantView, WsTicketView
 from tenants.api_keys import ApiKeyViewSet
+from tenants.api_staff import StaffTenantsView
 
 router = SimpleRouter(trailing_slash=False)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
@@ -14,5 +15,6 @@ urlpatterns = [
     path("staff/tenants/<slug:slug>/reactivate", StaffTenantStatusView.as_view(action="reactivate"),
          name="api-staff-tenant-reactivate"),
     path("ws-ticket", WsTicketView.as_view(), name="api-ws-ticket"),
+    path("staff/tenants", StaffTenantsView.as_view(), name="api-staff-tenants"),
     *router.urls,
 ]

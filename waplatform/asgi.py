@@ -27,6 +27,22 @@ def _cap_request_headers() -> None:
 
 _cap_request_headers()
 
+
+def _complete_reason_phrases() -> None:
+    """Twisted's status table stops at RFC 2616, so daphne answered `HTTP/1.1 429 Unknown Status`
+    to a throttled client; the phrases come from Python's own table for the codes it lacks."""
+    from http import HTTPStatus
+
+    try:
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return
+    for status in HTTPStatus:
+        twisted_http.RESPONSES.setdefault(status.value, status.phrase.encode())
+
+
+_complete_reason_phrases()
+
 from waplatform import draining  # noqa: E402
 from waplatform.checks import refuse_to_serve_with_failed_checks  # noqa: E402
 

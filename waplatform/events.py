@@ -29,6 +29,24 @@ from waplatform.queues import enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 
+# Every event type published anywhere: what a webhook endpoint may subscribe to (docs/webhooks.md).
+# A new publish_event(type=...) adds its type here (tests/waplatform/test_event_catalogue.py checks).
+EVENT_TYPES = [
+    "message.queued", "message.sent", "message.status", "message.failed", "message.received",
+    "conversation.updated", "conversation.handoff", "conversation.resumed", "conversation.agent_switched",
+    "conversation.automation_paused", "session.status",
+    # media (docs/media.md)
+    "message.media_stored", "message.media_failed",
+    # agents (docs/agents.md): a tenant's trigger switched off by the platform, with the reason
+    "trigger.disabled",
+    # the inbox's team events (docs/inbox.md)
+    "conversation.assigned", "conversation.resolved", "conversation.reopened", "conversation.snoozed",
+    "conversation.labels_changed", "note.created", "note.deleted", "contact.updated",
+    "label.created", "label.deleted", "canned_reply.created", "canned_reply.updated", "canned_reply.deleted",
+]
+# Published for the platform's operators (tenant None): never delivered to a tenant's webhook.
+PLATFORM_EVENT_TYPES = ["alert.opened", "alert.resolved"]
+
 Subscriber = Callable[[dict], None]
 _subscribers: dict[str, Subscriber] = {}
 

@@ -78,6 +78,11 @@ def main() -> int:
     sys.path.insert(0, str(BASE_DIR))
     import django
 
+    from waplatform.dotenv import load_dotenv
+
+    # Before the first os.environ read below (Redis port, var dir): the same values settings will see.
+    load_dotenv()
+
     from waplatform.supervisor import Child, Supervisor, log
 
     supervisor = Supervisor(backoff_base=RESTART_BACKOFF_BASE_SECONDS, backoff_cap=RESTART_BACKOFF_CAP_SECONDS)
@@ -120,7 +125,8 @@ def main() -> int:
         _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
         demo = _run_step([python, manage, "seed_demo"], env)
 
-        variables = {"PYTHON": python, "PORT": str(settings.PORT), "HOST": settings.BIND_HOST, "MANAGE": manage}
+        variables = {"PYTHON": python, "PORT": str(settings.PORT), "HOST": settings.BIND_HOST, "MANAGE": manage,
+                     "RQ_LOG_LEVEL": settings.RQ_LOG_LEVEL}
         counts = worker_counts(settings.WORKER_COUNTS, settings.WORKER_SCALE)
         for name, command in read_procfile(BASE_DIR / "Procfile"):
             if name.endswith("-*"):

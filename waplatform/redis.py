@@ -74,3 +74,13 @@ def ping_all() -> dict[str, str | None]:
         except redis.RedisError as exc:
             states[role] = f"{type(exc).__name__}: {exc}"
     return states
+
+
+def require_redis() -> None:
+    """Raise Redis's connection error now, before a change that would be left half-done without it.
+
+    Services that write and then enqueue or publish over several transactions
+    (draining a slot) call this first: refused before the first write is better
+    than a slot left DRAINING with half its tenants moved.
+    """
+    get_redis().ping()

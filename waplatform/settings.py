@@ -24,10 +24,11 @@ from waplatform.redis_urls import (
     retries_covering,
     rq_queue_config,
 )
+from waplatform.dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+load_dotenv()  # the launcher read it already; a bare `manage.py` command reads it here
 
 VAR_DIR = Path(env("WAP_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -274,8 +275,10 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
-# Worker processes per queue group. The seed's counts; WORKER_SCALE shrinks
-# them all for small machines (0.25 on a 2-core laptop), never below one.
+# Worker processes per queue group: the seed's counts (26 workers, sized for a 16-core host)
+# times WORKER_SCALE, rounded up, never below one. WORKER_SCALE defaults to the share of those
+# 16 cores this machine has (capped at 1): 2 cores run 7 workers, not 26 (~60 MB each).
+SEED_WORKER_CORES = 16
 WORKER_COUNTS = {
     "high": env.int("WORKERS_HIGH", default=10),
     "medium": env.int("WORKERS_MEDIUM", default=5),
@@ -287,7 +290,7 @@ WORKER_COUNTS = {
     "media": env.int("WORKERS_MEDIA", default=2),
     "maintenance": env.int("WORKERS_MAINTENANCE", default=1),
 }
-WORKER_SCALE = env.float("WORKER_SCALE", default=1.0)
+WORKER_SCALE = env.float("WORKER_SCALE", default=min(1.0, (os.cpu_count() or 1) / SEED_WORKER_CORES))
 # A worker past this RSS is replaced after its current job (the seed's PM2 restart).
 WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", default=512)
 
@@ -312,7 +315,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.IsTenantMember"],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TierRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "waplatform.api_schema.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "waplatform.api_errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
@@ -325,6 +328,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["waplatform.api_schema.public_endpoints_only"],
+    # Operations are tagged by waplatform.api_schema.TAG_BY_SEGMENT; this is their order and blurb.
+    "TAGS": [
+        {"name": "tenant", "description": "The calling tenant: identity, limits, API keys, usage."},
+        {"name": "session", "description": "The tenant's WhatsApp session: start, QR code, stop, log out."},
+        {"name": "messages", "description": "Send messages and read them back."},
+        {"name": "conversations", "description": "Conversations with contacts, and their messages."},
+        {"name": "webhooks", "description": "Endpoints that receive signed events, and their deliveries."},
+        {"name": "agents", "description": "AI agents, their triggers and knowledge, and hand-off."},
+        {"name": "media", "description": "Media files sent and received."},
+        {"name": "staff", "description": "Operators only: staff users (session or HTTP Basic), not API keys."},
+    ],
+    # Swagger UI keeps the key across page reloads.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
 # --- auth, i18n, static ---------------------------------------------------
@@ -355,6 +372,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# rq logs every job start, result and cron tick at INFO: thousands of lines an hour that bury
+# the ones that matter. Its workers and scheduler log at this level (INFO to watch jobs go by).
+RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING").upper()
+LOGGING["loggers"]["rq"] = {"level": RQ_LOG_LEVEL}
+# httpx logs every request at INFO, so each bridge health ping (every slot, every 30 s) made a line.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 
 # COMMIT_MODE auto: django-rq's own on-commit deferral would hide the job (and
 # the queue-cap refusal) from the caller; waplatform.queues.enqueue_on_commit

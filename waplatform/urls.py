@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from operations import views as operations_views
 from tenants.auth_failures import throttled_sign_in
-from waplatform import health
+from waplatform import health, landing
 
 admin.site.site_header = "WA Platform operations"
 admin.site.site_title = "WA Platform"
@@ -19,6 +19,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing.landing, name="landing"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include(api_v1)),

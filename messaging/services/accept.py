@@ -160,15 +160,23 @@ def _on_cloud_api(tenant: Tenant) -> bool:
 
 
 def _resolve_reference(tenant: Tenant, ref: str, field_name: str) -> str:
-    """A message reference is our message id (digits) or a WhatsApp message id, kept as given."""
+    """A message reference is our message id (digits) or the WhatsApp id of a message this tenant
+    sent or received; a reference to nothing is refused rather than sent as a quote of nothing."""
     ref = (ref or "").strip()
+    if not ref:
+        return ref
     if not ref.isdigit():
+        if not Message.objects.filter(tenant=tenant, provider_message_id=ref).exists():
+            raise SendRefused(
+                f"{field_name}: no message {ref!r} in this tenant; give the id of one of its messages "
+                "(GET /api/v1/messages) or that message's provider_message_id.")
         return ref
     provider_id = (
         Message.objects.filter(tenant=tenant, pk=int(ref)).values_list("provider_message_id", flat=True).first()
     )
     if provider_id is None:
-        raise SendRefused(f"{field_name}: no message {ref} in this tenant.")
+        raise SendRefused(f"{field_name}: no message {ref} in this tenant; give the id of one of its messages "
+                          "(GET /api/v1/messages) or that message's provider_message_id.")
     if not provider_id:
         raise SendRefused(f"{field_name}: message {ref} has not been sent yet, so WhatsApp cannot refer to it.")
     return provider_id

@@ -46,10 +46,11 @@ def command_line(process: psutil.Process) -> str:
 class Launcher:
     def __init__(self, tmp_path: Path, **env_overrides: str):
         self.port = free_port()
+        self.redis_port = free_port()
         self.var_dir = tmp_path / "var"
         self.log_path = tmp_path / "launcher.log"
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-        env.update(PORT=str(self.port), EMBEDDED_REDIS_PORT=str(free_port()), WAP_VAR_DIR=str(self.var_dir),
+        env.update(PORT=str(self.port), EMBEDDED_REDIS_PORT=str(self.redis_port), WAP_VAR_DIR=str(self.var_dir),
                    WORKER_SCALE="0.1", **env_overrides)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen([sys.executable, "-m", "waplatform.launcher"], cwd=BASE_DIR, env=env,

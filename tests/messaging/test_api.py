@@ -7,7 +7,7 @@ from messaging.models import Message
 from pooling import services as pooling
 from tenants.services import set_tenant_status
 from tests.conftest import client_for
-from tests.factories import TenantFactory
+from tests.factories import MessageFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,10 @@ def test_4096_characters_are_fine(api):
     assert api.post("/api/v1/messages", {**TEXT, "text": {"body": "x" * 4096}}, format="json").status_code == 202
 
 
-def test_other_types_are_accepted(api):
+def test_other_types_are_accepted(api, sending_tenant):
+    # the messages reacted to and quoted exist (a reference to nothing is refused)
+    for provider_id in ("wamid.X", "wamid.Y"):
+        MessageFactory(conversation__contact__tenant=sending_tenant, provider_message_id=provider_id)
     bodies = [
         {"to": "16505551234", "type": "image", "image": {"url": "https://example.com/a.png", "caption": "A"}},
         {"to": "16505551234", "type": "document", "document": {"link": "https://example.com/a.pdf",

@@ -20,6 +20,11 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {slug!r}.")
         try:
             digits = normalise_recipient(sender)
+        except ValueError:
+            raise CommandError(
+                f"--from {sender!r} is not a phone number: give the sender's number in international format, "
+                "digits only (e.g. --from 15550001111).") from None
+        try:
             message_id = simulate_inbound(tenant=tenant, sender=digits, text=text, name=name)
         except (ValueError, SendRefused) as exc:
             raise CommandError(str(exc)) from None

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_rq.queues import get_queues
 from django_rq.utils import reset_db_connections
@@ -18,7 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, queues, num_workers, burst, **options):
         if num_workers < 1:
             raise CommandError("--num-workers must be at least 1")
-        logging_level = {0: "WARNING", 1: "INFO"}.get(options["verbosity"], "DEBUG")
+        # verbosity 1 is the default: settings.RQ_LOG_LEVEL then decides (WARNING unless set).
+        logging_level = {0: "WARNING", 1: settings.RQ_LOG_LEVEL}.get(options["verbosity"], "DEBUG")
         setup_loghandlers(logging_level)
         rq_queues = get_queues(*queues)
         pool = PlatformWorkerPool(
