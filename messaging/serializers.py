@@ -12,6 +12,7 @@ from messaging.models import Conversation, Message, WebhookDelivery, WebhookEndp
 from messaging.services import message_representation, normalise_recipient
 from messaging.webhooks_out import InvalidWebhookUrl, check_url
 from waplatform import egress
+from waplatform.serializer_fields import StrictCharField
 
 SEND_TYPES = ["text", "image", "document", "audio", "video", "location", "reaction", "template"]
 MEDIA_TYPES = ("image", "document", "audio", "video")
@@ -27,8 +28,8 @@ def _http_url(value: str, field: str) -> str:
 
 
 class TextSerializer(serializers.Serializer):
-    body = serializers.CharField(
-        allow_blank=True, trim_whitespace=False,
+    body = StrictCharField(
+        allow_blank=True, trim_whitespace=False, example="Hello",
         error_messages={"required": "text.body is required."},
     )
 
@@ -44,7 +45,7 @@ class TextSerializer(serializers.Serializer):
 class MediaSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=2000, required=False)
     link = serializers.CharField(max_length=2000, required=False)  # the Cloud API's name for it
-    caption = serializers.CharField(max_length=CAPTION_MAX, required=False, allow_blank=True)
+    caption = StrictCharField(max_length=CAPTION_MAX, required=False, allow_blank=True)
     filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
     def validate(self, attrs):
@@ -80,7 +81,7 @@ class TemplateSerializer(serializers.Serializer):
 
 
 class SendMessageSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=128)
+    to = StrictCharField(max_length=128, trim_whitespace=False, example="16505551234")
     type = serializers.ChoiceField(
         choices=SEND_TYPES, default="text",
         error_messages={"invalid_choice": f'Unsupported message type "{{input}}"; use one of {", ".join(SEND_TYPES)}.'},

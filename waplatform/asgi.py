@@ -1,4 +1,5 @@
 import os
+from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
@@ -25,7 +26,19 @@ def _cap_request_headers() -> None:
     HTTPChannel.totalHeadersSize = settings.MAX_REQUEST_HEADER_BYTES
 
 
+def _complete_reason_phrases() -> None:
+    """ASGI carries no reason phrase, and Twisted's table lacks the newer codes:
+    daphne would send "429 Unknown Status". Fill the gaps from the standard library."""
+    try:
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return
+    for code in HTTPStatus:
+        twisted_http.RESPONSES.setdefault(code.value, code.phrase.encode("ascii"))
+
+
 _cap_request_headers()
+_complete_reason_phrases()
 
 from waplatform import draining  # noqa: E402
 

@@ -34,3 +34,7 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# JSON under /api/ and /hooks/, Django's pages elsewhere (waplatform/api_errors.py).
+handler400 = "waplatform.api_errors.bad_request"
+handler500 = "waplatform.api_errors.server_error"
