@@ -3,8 +3,8 @@
 Three layers, because errors arise at three depths: DRF views call
 `exception_handler`; anything that escapes a view (the bridge intake is plain
 Django) reaches `server_error` / `bad_request` (urls.py's handler500 /
-handler400); and `JsonErrorsMiddleware` turns whatever is left under /api/ and
-/hooks/ (the resolver's 404, a 405 from require_http_methods, a trailing-slash
+handler400); and `JsonErrorsMiddleware` turns whatever is left under /api/,
+/hooks/ and /inbox/api/ (the resolver's 404, a 405 from require_http_methods, a trailing-slash
 redirect) into the same shape. The admin and the inbox keep Django's HTML pages.
 """
 
@@ -131,7 +131,7 @@ def exception_handler(exc, context):
 
 # --- outside DRF: handler400 / handler500 and the middleware ----------------------
 
-JSON_PREFIXES = ("/api/", "/hooks/")
+JSON_PREFIXES = ("/api/", "/hooks/", "/inbox/api/")
 
 # The reason phrase goes in `detail` when nothing better is known.
 _CODES = {
