@@ -18,7 +18,7 @@ class SessionConflict(APIException):
 
 
 class SessionSerializer(serializers.Serializer):
-    name = serializers.CharField()
+    name = serializers.CharField(allow_null=True, help_text="null until the tenant first starts a session")
     status = serializers.CharField()
     placement = serializers.CharField()
     wanted = serializers.BooleanField()
