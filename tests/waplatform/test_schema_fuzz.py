@@ -10,6 +10,7 @@ a run is repeatable, a few hundred requests in all.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ import httpx
 import pytest
 import requests
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -56,6 +59,20 @@ def database_url() -> str:
     return f"postgres://{auth}{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def service_account_file(folder: Path) -> Path:
+    """A Firebase service-account key of our own making: custom tokens are signed locally, nothing calls Google."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path = folder / "service-account.json"
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "demo-fuzz", "private_key_id": "fuzz", "private_key": pem,
+        "client_email": "mirror@demo-fuzz.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }))
+    return path
+
+
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str]:
     with django_db_blocker.unblock():
@@ -63,9 +80,14 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str
     if ":memory:" in url or "mode=memory" in url:
         pytest.skip("daphne needs a database file or server it can open itself")
     port = free_port()
-    log = tmp_path_factory.mktemp("fuzz") / "daphne.log"
+    folder = tmp_path_factory.mktemp("fuzz")
+    log = folder / "daphne.log"
+    # Every feature on, so every operation can answer its success: the Firestore mirror's
+    # token endpoint too (an emulator address nothing listens on keeps Google out of it).
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "waplatform.settings", "DATABASE_URL": url,
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", "EGRESS_ALLOW_PRIVATE_URLS": "false"}
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING", "EGRESS_ALLOW_PRIVATE_URLS": "false",
+           "FIRESTORE_PROJECT": "demo-fuzz", "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
+           "FIREBASE_SERVICE_ACCOUNT_FILE": str(service_account_file(folder))}
     with open(log, "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                     "waplatform.asgi:application"], cwd=REPO_ROOT, env=env, stdout=out,
