@@ -28,6 +28,8 @@ class AgentSerializer(serializers.ModelSerializer):
 class AgentConfigSerializer(serializers.ModelSerializer):
     llm_api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
     llm_api_key_set = serializers.SerializerMethodField()
+    # null until the tenant first saves its configuration
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = AgentConfig

@@ -14,6 +14,7 @@ from messaging.services.activity import person
 from messaging.webhooks_out import InvalidWebhookUrl, check_url
 from waplatform import egress
 from waplatform.events import EVENT_TYPES
+from waplatform.serializer_fields import StrictCharField
 
 SEND_TYPES = ["text", "image", "document", "audio", "video", "location", "reaction", "template"]
 MEDIA_TYPES = ("image", "document", "audio", "video")
@@ -43,8 +44,8 @@ class _ObjectWithHint(serializers.Serializer):
 
 class TextSerializer(_ObjectWithHint):
     wrap_as = "body"
-    body = serializers.CharField(
-        allow_blank=True, trim_whitespace=False,
+    body = StrictCharField(
+        allow_blank=True, trim_whitespace=False, example="Hello",
         error_messages={"required": "text.body is required."},
     )
 
@@ -63,7 +64,7 @@ class MediaSerializer(_ObjectWithHint):
     url = serializers.CharField(max_length=2000, required=False)
     link = serializers.CharField(max_length=2000, required=False)  # the Cloud API's name for it
     media_id = serializers.IntegerField(required=False, min_value=1, help_text="From POST /api/v1/media.")
-    caption = serializers.CharField(max_length=CAPTION_MAX, required=False, allow_blank=True)
+    caption = StrictCharField(max_length=CAPTION_MAX, required=False, allow_blank=True)
     filename = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
     def validate(self, attrs):
@@ -105,7 +106,7 @@ class TemplateSerializer(serializers.Serializer):
 
 
 class SendMessageSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=128)
+    to = StrictCharField(max_length=128, trim_whitespace=False, example="16505551234")
     type = serializers.ChoiceField(
         choices=SEND_TYPES, default="text",
         error_messages={"invalid_choice": f'Unsupported message type "{{input}}"; use one of {", ".join(SEND_TYPES)}.'},

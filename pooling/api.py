@@ -31,7 +31,7 @@ class NumberRefused(APIException):
 
 
 class SessionSerializer(serializers.Serializer):
-    name = serializers.CharField()
+    name = serializers.CharField(allow_null=True, help_text="null until the tenant first starts a session")
     status = serializers.CharField()
     placement = serializers.CharField()
     wanted = serializers.BooleanField()
@@ -70,7 +70,7 @@ class SessionView(APIView):
         responses=SessionSerializer,
     )
     def get(self, request):
-        phone = "".join(ch for ch in request.query_params.get("pairing_phone", "") if ch.isdigit())
+        phone = "".join(ch for ch in request.query_params.get("pairing_phone", "") if ch in "0123456789")
         return Response(_session_body(services.read_session(tenant=request.auth.tenant, pairing_phone=phone)))
 
 
@@ -111,7 +111,7 @@ class QrPngView(APIView):
 
 
 class SessionStartInput(serializers.Serializer):
-    phone_number_id = serializers.RegexField(r"^\d{5,32}$", required=False, help_text="Cloud API numbers only")
+    phone_number_id = serializers.RegexField(r"^[0-9]{5,32}\Z", required=False, help_text="Cloud API numbers only")
 
 
 class SessionStartView(APIView):

@@ -1,4 +1,5 @@
 import os
+from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
@@ -25,7 +26,40 @@ def _cap_request_headers() -> None:
     HTTPChannel.totalHeadersSize = settings.MAX_REQUEST_HEADER_BYTES
 
 
+def _complete_reason_phrases() -> None:
+    """ASGI carries no reason phrase, and Twisted's table lacks the newer codes:
+    daphne would send "429 Unknown Status". Fill the gaps from the standard library."""
+    try:
+        from twisted.web import http as twisted_http
+    except ImportError:
+        return
+    for code in HTTPStatus:
+        twisted_http.RESPONSES.setdefault(code.value, code.phrase.encode("ascii"))
+
+
+def _leave_bodies_to_django() -> None:
+    """Twisted parses every POST multipart body into `request.args` (which daphne never reads)
+    and, when that parse fails, answers a bare 400 with no body before Django sees the request.
+    Django parses the body itself, with its own limits, and answers in the API's error shape."""
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:
+        return
+    if getattr(WebRequest, "_bodies_left_to_django", False):
+        return
+    original_init = WebRequest.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = __init__
+    WebRequest._bodies_left_to_django = True
+
+
 _cap_request_headers()
+_complete_reason_phrases()
+_leave_bodies_to_django()
 
 
 def _complete_reason_phrases() -> None:

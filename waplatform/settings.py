@@ -110,6 +110,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: under /api/ and /hooks/ every error answer leaves as {code, detail} JSON.
+    "waplatform.api_errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files under daphne, which serves none itself (docs/inbox.md).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -317,6 +319,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TierRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "waplatform.api_schema.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "waplatform.api_errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "waplatform.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
 }
@@ -342,7 +349,27 @@ SPECTACULAR_SETTINGS = {
     ],
     # Swagger UI keeps the key across page reloads.
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # The {code, detail} error answers every operation can give (waplatform/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "waplatform.openapi.add_error_responses",
+    ],
 }
+
+# --- inputs (docs/security.md "Inputs") ------------------------------------
+# JSON bodies on the API and the bridge intake: deeper or larger is refused
+# (400 / 413) before parsing. Django's own body limit is the same number.
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_JSON_MAX_BYTES
+# Signed bridge events older than this are replays (or too late to matter) and are
+# refused. Messages and statuses: Meta redelivers a failed webhook for a while.
+INTAKE_MAX_EVENT_AGE_SECONDS = env.int("INTAKE_MAX_EVENT_AGE_SECONDS", default=24 * 3600)
+# Session state changes (WAHA session.status) go stale much sooner: WAHA's retries
+# (exponential from 2 s, 10 attempts) are over in about 35 minutes.
+INTAKE_MAX_STATE_AGE_SECONDS = env.int("INTAKE_MAX_STATE_AGE_SECONDS", default=3600)
+# Events dated further ahead than this are refused too (a bridge's clock may run a little fast).
+INTAKE_MAX_CLOCK_SKEW_SECONDS = env.int("INTAKE_MAX_CLOCK_SKEW_SECONDS", default=300)
 
 # --- auth, i18n, static ---------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -39,3 +39,7 @@ urlpatterns = [
     path("admin/login/", throttled_sign_in(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON under /api/ and /hooks/, Django's pages elsewhere (waplatform/api_errors.py).
+handler400 = "waplatform.api_errors.bad_request"
+handler500 = "waplatform.api_errors.server_error"

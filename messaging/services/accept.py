@@ -20,8 +20,11 @@ from pooling.models import WhatsAppSession
 from tenants.models import Tenant
 from waplatform.queues import enqueue_on_commit, ensure_capacity
 
-_DIGITS = re.compile(r"^\+?[\d\s().-]+$")
-_CHAT_ID = re.compile(r"^[\w.-]{3,64}@(c\.us|g\.us|lid|newsletter)$")
+# ASCII only: Python's \d and str.isdigit also take Arabic-Indic, fullwidth and other
+# digits, which no bridge dials. Spaces, dots, dashes and parentheses are formatting;
+# a newline or a tab is not.
+_DIGITS = re.compile(r"\+?[0-9 ().-]+", re.ASCII)
+_CHAT_ID = re.compile(r"[A-Za-z0-9_.-]{3,64}@(c\.us|g\.us|lid|newsletter)", re.ASCII)
 
 
 class SendRefused(Exception):
@@ -54,11 +57,11 @@ class IdempotencyConflict(SendRefused):
 
 def normalise_recipient(to: str) -> str:
     """E.164 digits (formatting and '+' dropped) or a WhatsApp chat id; ValueError otherwise."""
-    to = (to or "").strip()
-    if _CHAT_ID.match(to):
+    to = (to or "").strip(" ")
+    if _CHAT_ID.fullmatch(to):
         return to[: -len("@c.us")] if to.endswith("@c.us") else to
-    if _DIGITS.match(to):
-        digits = re.sub(r"\D", "", to)
+    if _DIGITS.fullmatch(to):
+        digits = re.sub(r"[^0-9]", "", to)
         if 6 <= len(digits) <= 15 and not digits.startswith("0"):
             return digits
     raise ValueError("'to' must be a phone number in international format (E.164 digits, e.g. 16505551234) or a chat id")

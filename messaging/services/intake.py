@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,6 +34,7 @@ class IngestResult:
     pending: list[tuple[int, str]] = field(default_factory=list)
     sessions: int = 0
     ignored: int = 0
+    refused: int = 0  # malformed or stale (replayed) events, each logged
     touched_tenants: set[int] = field(default_factory=set)
     conversations: set[int] = field(default_factory=set)  # with new inbound messages
 
@@ -102,12 +105,39 @@ def ingest_events(*, routed: list[tuple[int, BridgeEvent]], slot_id: int | None 
     return result
 
 
+def refusal(event: BridgeEvent) -> str | None:
+    """Why a signed event is not taken (malformed, or outside the freshness window), or None.
+
+    A valid signature proves who made the body, not when: a captured delivery
+    replayed later verifies just as well. What it claims to be, and its date, decide.
+    """
+    if event.kind == "invalid":
+        return f"malformed: {event.error_reason}"
+    if event.kind not in ("message", "status", "session"):
+        return None
+    if event.emitted_at is None:
+        return "no timestamp, so no way to tell a replay"
+    max_age = settings.INTAKE_MAX_STATE_AGE_SECONDS if event.kind == "session" else settings.INTAKE_MAX_EVENT_AGE_SECONDS
+    now = timezone.now()
+    if event.emitted_at < now - timedelta(seconds=max_age):
+        return f"stale: emitted {event.emitted_at.isoformat()}, more than {max_age} s ago"
+    if event.emitted_at > now + timedelta(seconds=settings.INTAKE_MAX_CLOCK_SKEW_SECONDS):
+        return f"dated in the future: {event.emitted_at.isoformat()}"
+    return None
+
+
 def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = None, dialect: str) -> IngestResult:
     """Route verified webhook events to tenants and store them. Not atomic itself: session
     statuses are pooling's writes, messages one transaction of ours, follow-ups after commit."""
     routed: list[tuple[int, BridgeEvent]] = []
-    sessions = 0
+    sessions = refused = 0
     for event in events:
+        reason = refusal(event)
+        if reason:
+            logger.warning("signed %s event %s for session %r (slot %s) refused, nothing stored: %s",
+                           dialect, event.kind, event.session, slot_id, reason)
+            refused += 1
+            continue
         if dialect == "cloud":
             session = pooling.session_for_phone_number_id(event.session)
         else:
@@ -126,6 +156,7 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
         routed.append((session.tenant_id, event))
     result = ingest_events(routed=routed, slot_id=slot_id) if routed else IngestResult()
     result.sessions = sessions
+    result.refused = refused
     for tenant_id, provider_id in result.pending:
         apply_pending_statuses(tenant_id=tenant_id, provider_message_ids=[provider_id])
     for tenant_id in result.touched_tenants:

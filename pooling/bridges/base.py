@@ -79,7 +79,7 @@ class MediaSource:
 
 @dataclass
 class BridgeEvent:
-    kind: str  # "message" | "status" | "session" | "unknown"
+    kind: str  # "message" | "status" | "session" | "unknown" | "invalid" (error_reason says why)
     session: str  # WAHA session name, or Cloud phone_number_id
     provider_message_id: str = ""
     chat_id: str = ""  # contact digits (E.164 without +) for 1:1 chats
@@ -96,6 +96,9 @@ class BridgeEvent:
     pricing: dict | None = None  # category, pricing_model, type (Cloud)
     correlation: str = ""
     raw: dict = field(default_factory=dict)
+    # When the bridge emitted the event (WAHA's envelope, else the provider's own
+    # timestamp): the intake refuses stale ones as replays.
+    emitted_at: datetime | None = None
 
 
 class BridgeError(Exception):
@@ -136,17 +139,60 @@ class InvalidSignature(Exception):
     """The webhook signature is missing, malformed or wrong; drop the request."""
 
 
+class MalformedEvent(ValueError):
+    """A correctly signed event whose fields are not what the protocol says; it is refused."""
+
+
 def utc_from_timestamp(value: Any) -> datetime | None:
     """Provider timestamps come as seconds, milliseconds, ints or strings."""
-    if value in (None, ""):
+    if value in (None, "") or isinstance(value, bool):
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+        if number > 1e11:  # milliseconds (WAHA envelopes)
+            number /= 1000
+        return datetime.fromtimestamp(number, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):  # not a number, NaN, or past year 9999
         return None
-    if number > 1e11:  # milliseconds (WAHA envelopes)
-        number /= 1000
-    return datetime.fromtimestamp(number, tz=UTC)
+
+
+def checked_timestamp(value: Any, name: str) -> datetime | None:
+    """None when absent; a number (or a string of ASCII digits) that is a real date, or MalformedEvent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise MalformedEvent(f"{name} is {value[:40]!r}, not a number")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MalformedEvent(f"{name} is a {type(value).__name__}, not a number")
+    when = utc_from_timestamp(value)
+    if when is None:
+        raise MalformedEvent(f"{name} {value!r} is not a date")
+    return when
+
+
+def checked_str(value: Any, name: str, *, required: bool = False, choices: tuple[str, ...] = ()) -> str:
+    """A string field of a signed payload; absent is "" unless required."""
+    if value is None:
+        if required:
+            raise MalformedEvent(f"{name} is missing")
+        return ""
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{name} is a {type(value).__name__}, not a string")
+    if required and not value:
+        raise MalformedEvent(f"{name} is empty")
+    if choices and value not in choices:
+        raise MalformedEvent(f"{name} {value[:40]!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def checked(value: Any, kind: type, name: str, *, default: Any = None) -> Any:
+    """A field that must be of `kind` (dict, list, bool) when present."""
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise MalformedEvent(f"{name} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 def same_origin(url: str, base_url: str) -> bool:
@@ -224,11 +270,16 @@ class Bridge(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def parse_webhook(cls, raw_body: bytes, headers: Mapping[str, str], secret: str) -> list[BridgeEvent]:
+    def parse_webhook(
+        cls, raw_body: bytes, headers: Mapping[str, str], secret: str, *, max_depth: int = 32
+    ) -> list[BridgeEvent]:
         """Verify the signature over the raw bytes (constant time, fail closed), then parse.
 
         Raises InvalidSignature before looking at the body; raises ValueError
-        when a correctly signed body is not JSON.
+        when a correctly signed body is not JSON or nests deeper than max_depth
+        (waplatform.json_limits.JsonTooDeep). Each event whose fields are not
+        what the protocol says becomes kind="invalid" with the reason, so the
+        well-formed events of the same delivery still count.
         """
 
     def close(self) -> None:

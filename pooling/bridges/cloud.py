@@ -7,7 +7,6 @@ There is no QR and nothing to start: the number either answers on Graph or not.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from pooling.bridges.base import (
     BridgeEvent,
     InvalidSignature,
     MediaSource,
+    MalformedEvent,
     OutboundMessage,
     PermanentBridgeError,
     QrCode,
@@ -29,13 +29,17 @@ from pooling.bridges.base import (
     SessionInfo,
     SessionNotFound,
     SlotFullError,
+    MESSAGE_STATUSES,
     TransientBridgeError,
+    checked,
+    checked_str,
+    checked_timestamp,
     lower_headers,
     register_dialect,
     same_origin,
-    utc_from_timestamp,
 )
 from pooling.bridges.signatures import cloud_signature_valid
+from waplatform.json_limits import loads_limited
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 
@@ -66,7 +70,7 @@ def _map_error(response: httpx.Response, path: str, body: dict) -> BridgeError:
 def digits(value: str) -> str:
     if value.endswith("@c.us"):
         value = value[: -len("@c.us")]
-    return re.sub(r"\D", "", value)
+    return re.sub(r"[^0-9]", "", value)
 
 
 class CloudBridge(Bridge):
@@ -190,11 +194,15 @@ class CloudBridge(Bridge):
         return str(challenge) if challenge is not None else None
 
     @classmethod
-    def parse_webhook(cls, raw_body: bytes, headers: Mapping[str, str], secret: str) -> list[BridgeEvent]:
+    def parse_webhook(
+        cls, raw_body: bytes, headers: Mapping[str, str], secret: str, *, max_depth: int = 32
+    ) -> list[BridgeEvent]:
         if not cloud_signature_valid(secret, raw_body, lower_headers(headers).get("x-hub-signature-256")):
             raise InvalidSignature("bad or missing X-Hub-Signature-256")
-        delivery = json.loads(raw_body)
-        return list(_events(delivery if isinstance(delivery, dict) else {}))
+        delivery = loads_limited(raw_body, max_depth=max_depth, max_bytes=len(raw_body))
+        if not isinstance(delivery, dict):
+            return [BridgeEvent(kind="invalid", session="", error_reason=f"the delivery is a {type(delivery).__name__}")]
+        return list(_events(delivery))
 
 
 def _seg(value: str) -> str:
@@ -251,27 +259,34 @@ def _first_error(errors: Any) -> tuple[str, str]:
     return "", ""
 
 
-def _message_content(message: dict) -> tuple[str, dict | None, str]:
+def _text(content: dict, key: str, name: str) -> str:
+    return checked_str(content.get(key), name)
+
+
+def _message_content(message: dict, kind: str) -> tuple[str, dict | None, str]:
     """(text, media, reply_to) of one inbound message, whatever its type."""
-    kind = message.get("type", "")
     content = message.get(kind) if isinstance(message.get(kind), dict) else {}
-    reply_to = str((message.get("context") or {}).get("id", ""))
+    context = checked(message.get("context"), dict, "message.context", default={})
+    reply_to = checked_str(context.get("id"), "message.context.id")
     if kind == "text":
-        return str(content.get("body", "")), None, reply_to
+        return _text(content, "body", "message.text.body"), None, reply_to
     if kind in ("image", "video", "document", "audio", "sticker"):
-        return str(content.get("caption", "")), dict(content), reply_to
+        return _text(content, "caption", f"message.{kind}.caption"), dict(content), reply_to
     if kind == "button":
-        return str(content.get("text", "")), None, reply_to
+        return _text(content, "text", "message.button.text"), None, reply_to
     if kind == "interactive":
-        reply = content.get(content.get("type", "")) if isinstance(content.get(content.get("type", "")), dict) else {}
-        return str(reply.get("title", "")), None, reply_to
+        reply_kind = content.get("type") if isinstance(content.get("type"), str) else ""
+        reply = content.get(reply_kind) if isinstance(content.get(reply_kind), dict) else {}
+        return _text(reply, "title", f"message.interactive.{reply_kind}.title"), None, reply_to
     if kind == "reaction":
         # The reacted-to message is what a reaction "replies" to.
-        return str(content.get("emoji", "")), None, str(content.get("message_id", ""))
+        return (_text(content, "emoji", "message.reaction.emoji"), None,
+                _text(content, "message_id", "message.reaction.message_id"))
     if kind == "location":
-        return str(content.get("name") or content.get("address") or ""), None, reply_to
+        name = content.get("name") or content.get("address") or ""
+        return checked_str(name, "message.location.name"), None, reply_to
     if kind == "system":
-        return str(content.get("body", "")), None, reply_to
+        return _text(content, "body", "message.system.body"), None, reply_to
     return "", None, reply_to
 
 
@@ -279,62 +294,118 @@ def _pricing(status: dict) -> dict | None:
     pricing = status.get("pricing")
     if not isinstance(pricing, dict):
         return None
-    return {"category": pricing.get("category"), "pricing_model": pricing.get("pricing_model"), "type": pricing.get("type")}
+    return {key: checked_str(pricing.get(key), f"status.pricing.{key}") if pricing.get(key) is not None else None
+            for key in ("category", "pricing_model", "type")}
+
+
+def _each(items: Any, name: str) -> list:
+    return checked(items, list, name, default=[])
 
 
 def _events(delivery: dict) -> Iterator[BridgeEvent]:
-    for entry in delivery.get("entry") or []:
-        for change in (entry or {}).get("changes") or []:
-            value = change.get("value") if isinstance(change.get("value"), dict) else {}
-            session = str((value.get("metadata") or {}).get("phone_number_id", ""))
-            if change.get("field") != "messages":
-                yield BridgeEvent(kind="unknown", session=session, message_type=str(change.get("field", "")), raw=change)
-                continue
-            names = {c.get("wa_id"): (c.get("profile") or {}).get("name", "") for c in value.get("contacts") or []}
-            change_code, change_reason = _first_error(value.get("errors"))
-            messages = value.get("messages") or []
-            statuses = value.get("statuses") or []
-            for message in messages:
-                text, media, reply_to = _message_content(message)
-                code, reason = _first_error(message.get("errors"))
-                sender = str(message.get("from", ""))
-                yield BridgeEvent(
-                    kind="message",
-                    session=session,
-                    provider_message_id=str(message.get("id", "")),
-                    chat_id=sender,
-                    contact_name=str(names.get(sender) or ""),
-                    timestamp=utc_from_timestamp(message.get("timestamp")),
-                    message_type=str(message.get("type", "")),
-                    text=text,
-                    media=media,
-                    reply_to=reply_to,
-                    error_code=code or change_code,
-                    error_reason=reason or change_reason,
-                    raw=message,
-                )
-            for status in statuses:
-                code, reason = _first_error(status.get("errors"))
-                recipient = str(status.get("recipient_id", ""))
-                yield BridgeEvent(
-                    kind="status",
-                    session=session,
-                    provider_message_id=str(status.get("id", "")),
-                    chat_id=recipient,
-                    contact_name=str(names.get(recipient) or ""),
-                    from_me=True,
-                    timestamp=utc_from_timestamp(status.get("timestamp")),
-                    status=str(status.get("status", "")),
-                    error_code=code,
-                    error_reason=reason,
-                    pricing=_pricing(status),
-                    correlation=str(status.get("biz_opaque_callback_data", "")),
-                    raw=status,
-                )
-            if not messages and not statuses:
-                # e.g. a change carrying only value.errors: keep it so nothing is dropped silently.
-                yield BridgeEvent(kind="unknown", session=session, error_code=change_code,
-                                  error_reason=change_reason, raw=change)
+    """Every message, status and change of a delivery; the malformed ones as kind="invalid", each alone."""
+    try:
+        entries = _each(delivery.get("entry"), "entry")
+    except MalformedEvent as exc:
+        yield BridgeEvent(kind="invalid", session="", error_reason=str(exc))
+        return
+    for entry in entries:
+        try:
+            changes = _each(checked(entry, dict, "entry[]", default={}).get("changes"), "entry[].changes")
+        except MalformedEvent as exc:
+            yield BridgeEvent(kind="invalid", session="", error_reason=str(exc))
+            continue
+        for change in changes:
+            yield from _change_events(change)
+
+
+def _change_events(change: Any) -> Iterator[BridgeEvent]:
+    try:
+        change = checked(change, dict, "change", default={})
+        value = checked(change.get("value"), dict, "change.value", default={})
+        metadata = checked(value.get("metadata"), dict, "value.metadata", default={})
+        session = checked_str(metadata.get("phone_number_id"), "value.metadata.phone_number_id")
+        field_name = checked_str(change.get("field"), "change.field")
+        if field_name != "messages":
+            yield BridgeEvent(kind="unknown", session=session, message_type=field_name, raw=change)
+            return
+        names = {}
+        for contact in _each(value.get("contacts"), "value.contacts"):
+            contact = checked(contact, dict, "value.contacts[]", default={})
+            profile = checked(contact.get("profile"), dict, "value.contacts[].profile", default={})
+            names[checked_str(contact.get("wa_id"), "value.contacts[].wa_id")] = checked_str(
+                profile.get("name"), "value.contacts[].profile.name")
+        change_code, change_reason = _first_error(value.get("errors"))
+        messages = _each(value.get("messages"), "value.messages")
+        statuses = _each(value.get("statuses"), "value.statuses")
+    except MalformedEvent as exc:
+        yield BridgeEvent(kind="invalid", session="", error_reason=str(exc), raw=change if isinstance(change, dict) else {})
+        return
+    if (messages or statuses) and not session:
+        yield BridgeEvent(kind="invalid", session="", error_reason="value.metadata.phone_number_id is missing", raw=change)
+        return
+    for message in messages:
+        yield _checked(session, message, lambda m: _message_event(session, m, names, change_code, change_reason))
+    for status in statuses:
+        yield _checked(session, status, lambda s: _status_event(session, s, names))
+    if not messages and not statuses:
+        # e.g. a change carrying only value.errors: keep it so nothing is dropped silently.
+        yield BridgeEvent(kind="unknown", session=session, error_code=change_code,
+                          error_reason=change_reason, raw=change)
+
+
+def _checked(session: str, item: Any, build) -> BridgeEvent:
+    try:
+        return build(checked(item, dict, "item", default={}))
+    except MalformedEvent as exc:
+        return BridgeEvent(kind="invalid", session=session, error_reason=str(exc),
+                           raw=item if isinstance(item, dict) else {})
+
+
+def _message_event(session: str, message: dict, names: dict, change_code: str, change_reason: str) -> BridgeEvent:
+    kind = checked_str(message.get("type"), "message.type", required=True)
+    text, media, reply_to = _message_content(message, kind)
+    code, reason = _first_error(message.get("errors"))
+    sender = checked_str(message.get("from"), "message.from", required=True)
+    timestamp = checked_timestamp(message.get("timestamp"), "message.timestamp")
+    return BridgeEvent(
+        kind="message",
+        session=session,
+        provider_message_id=checked_str(message.get("id"), "message.id", required=True),
+        chat_id=sender,
+        contact_name=names.get(sender) or "",
+        timestamp=timestamp,
+        emitted_at=timestamp,
+        message_type=kind,
+        text=text,
+        media=media,
+        reply_to=reply_to,
+        error_code=code or change_code,
+        error_reason=reason or change_reason,
+        raw=message,
+    )
+
+
+def _status_event(session: str, status: dict, names: dict) -> BridgeEvent:
+    code, reason = _first_error(status.get("errors"))
+    recipient = checked_str(status.get("recipient_id"), "status.recipient_id")
+    timestamp = checked_timestamp(status.get("timestamp"), "status.timestamp")
+    return BridgeEvent(
+        kind="status",
+        session=session,
+        provider_message_id=checked_str(status.get("id"), "status.id", required=True),
+        chat_id=recipient,
+        contact_name=names.get(recipient) or "",
+        from_me=True,
+        timestamp=timestamp,
+        emitted_at=timestamp,
+        status=checked_str(status.get("status"), "status.status", required=True, choices=MESSAGE_STATUSES),
+        error_code=code,
+        error_reason=reason,
+        pricing=_pricing(status),
+        correlation=checked_str(status.get("biz_opaque_callback_data"), "status.biz_opaque_callback_data"),
+        raw=status,
+    )
 
 
 register_dialect("cloud", CloudBridge)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import re
 from collections.abc import Mapping
@@ -19,19 +18,24 @@ from pooling.bridges.base import (
     BridgeEvent,
     InvalidSignature,
     MediaSource,
+    MalformedEvent,
     OutboundMessage,
     PermanentBridgeError,
     QrCode,
     SendResult,
     SessionInfo,
     SessionNotFound,
+    SESSION_STATUSES,
     SlotFullError,
+    checked,
+    checked_str,
+    checked_timestamp,
     lower_headers,
     register_dialect,
     same_origin,
-    utc_from_timestamp,
 )
 from pooling.bridges.signatures import waha_signature_valid
+from waplatform.json_limits import loads_limited
 
 # `message`, never also `message.any`: both would deliver every inbound twice.
 WEBHOOK_EVENTS = ["message", "message.ack", "session.status"]
@@ -55,7 +59,7 @@ def chat_id_for(to: str) -> str:
     """Digits become a user chat id; anything already carrying a server part is kept."""
     if "@" in to:
         return to
-    return re.sub(r"\D", "", to) + "@c.us"
+    return re.sub(r"[^0-9]", "", to) + "@c.us"
 
 
 def contact_from_chat_id(chat_id: str) -> str:
@@ -68,6 +72,14 @@ def serialized_id(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("_serialized") or value.get("id") or "")
     return str(value or "")
+
+
+def checked_id(value: Any, name: str, *, required: bool = False) -> str:
+    """serialized_id of a signed payload's field, which must be a string or {"_serialized": string}."""
+    if isinstance(value, dict):
+        value = value.get("_serialized") if value.get("_serialized") is not None else value.get("id")
+        name += "._serialized"
+    return checked_str(value, name, required=required)
 
 
 def _map_error(response: httpx.Response, path: str, body: dict) -> BridgeError:
@@ -160,7 +172,7 @@ class WahaBridge(Bridge):
         return QrCode(value=value, png=png)
 
     def request_pairing_code(self, name: str, phone_number: str) -> str:
-        digits = re.sub(r"\D", "", phone_number)
+        digits = re.sub(r"[^0-9]", "", phone_number)
         body = response_json(
             self.http.request("POST", f"/api/{_seg(name)}/auth/request-code", json={"phoneNumber": digits})
         )
@@ -198,14 +210,16 @@ class WahaBridge(Bridge):
     # --- webhooks ----------------------------------------------------------------
 
     @classmethod
-    def parse_webhook(cls, raw_body: bytes, headers: Mapping[str, str], secret: str) -> list[BridgeEvent]:
+    def parse_webhook(
+        cls, raw_body: bytes, headers: Mapping[str, str], secret: str, *, max_depth: int = 32
+    ) -> list[BridgeEvent]:
         lowered = lower_headers(headers)
         algorithm = lowered.get("x-webhook-hmac-algorithm", "sha512").lower()
         if algorithm != "sha512" or not waha_signature_valid(secret, raw_body, lowered.get("x-webhook-hmac")):
             raise InvalidSignature("bad or missing X-Webhook-Hmac")
-        envelope = json.loads(raw_body)
+        envelope = loads_limited(raw_body, max_depth=max_depth, max_bytes=len(raw_body))
         envelopes = envelope if isinstance(envelope, list) else [envelope]
-        return [_event_from_envelope(e) for e in envelopes if isinstance(e, dict)]
+        return [_checked_event(e) for e in envelopes]
 
 
 def _seg(name: str) -> str:
@@ -262,7 +276,7 @@ def _send_request(name: str, message: OutboundMessage) -> tuple[str, str, dict]:
 def _message_type(payload: dict) -> str:
     data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
     raw_type = payload.get("type") or data.get("type")
-    if raw_type:
+    if isinstance(raw_type, str) and raw_type:
         return WEBJS_TYPES.get(raw_type, raw_type)
     media = payload.get("media") if isinstance(payload.get("media"), dict) else {}
     mimetype = str(media.get("mimetype") or "")
@@ -274,48 +288,72 @@ def _message_type(payload: dict) -> str:
     return "text"
 
 
+def _checked_event(envelope: Any) -> BridgeEvent:
+    """The event of one envelope, or kind="invalid" with the first field that is not what WAHA sends."""
+    if not isinstance(envelope, dict):
+        return BridgeEvent(kind="invalid", session="", error_reason=f"an envelope is a {type(envelope).__name__}")
+    try:
+        return _event_from_envelope(envelope)
+    except MalformedEvent as exc:
+        session = envelope.get("session") if isinstance(envelope.get("session"), str) else ""
+        return BridgeEvent(kind="invalid", session=session, error_reason=str(exc), raw=envelope)
+
+
 def _event_from_envelope(envelope: dict) -> BridgeEvent:
-    event = str(envelope.get("event") or "")
-    session = str(envelope.get("session") or "")
-    payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
-    base: dict[str, Any] = {"session": session, "raw": envelope, "timestamp": utc_from_timestamp(envelope.get("timestamp"))}
+    event = checked_str(envelope.get("event"), "event", required=True)
+    session = checked_str(envelope.get("session"), "session", required=True)
+    payload = checked(envelope.get("payload"), dict, "payload", default={})
+    emitted_at = checked_timestamp(envelope.get("timestamp"), "timestamp")
+    checked(envelope.get("me"), dict, "me")
+    base: dict[str, Any] = {"session": session, "raw": envelope, "timestamp": emitted_at}
 
     if event in ("message", "message.any"):
-        from_me = bool(payload.get("fromMe"))
-        chat = payload.get("to") if from_me else payload.get("from")
-        data = payload.get("_data") if isinstance(payload.get("_data"), dict) else {}
+        from_me = checked(payload.get("fromMe"), bool, "payload.fromMe", default=False)
+        chat = checked_str(payload.get("to") if from_me else payload.get("from"),
+                           "payload.to" if from_me else "payload.from", required=True)
+        data = checked(payload.get("_data"), dict, "payload._data", default={})
         reply = payload.get("replyTo")
-        base["timestamp"] = utc_from_timestamp(payload.get("timestamp")) or base["timestamp"]
+        reply = reply.get("id") if isinstance(reply, dict) else reply
+        base["timestamp"] = checked_timestamp(payload.get("timestamp"), "payload.timestamp") or emitted_at
+        media = checked(payload.get("media"), dict, "payload.media")
+        checked(payload.get("hasMedia"), bool, "payload.hasMedia")
+        name = data.get("notifyName") or data.get("pushName")
         return BridgeEvent(
             kind="message",
-            provider_message_id=serialized_id(payload.get("id")),
-            chat_id=contact_from_chat_id(str(chat or "")),
-            contact_name=str(data.get("notifyName") or data.get("pushName") or ""),
+            provider_message_id=checked_id(payload.get("id"), "payload.id", required=True),
+            chat_id=contact_from_chat_id(chat),
+            contact_name=name if isinstance(name, str) else "",
             from_me=from_me,
             message_type=_message_type(payload),
-            text=str(payload.get("body") or ""),
-            media=payload.get("media") or None,
-            reply_to=serialized_id(reply.get("id") if isinstance(reply, dict) else reply),
+            text=checked_str(payload.get("body"), "payload.body"),
+            media=media or None,
+            reply_to=checked_id(reply, "payload.replyTo"),
+            emitted_at=emitted_at or base["timestamp"],
             **base,
         )
     if event == "message.ack":
         ack = payload.get("ack")
-        status = ACK_STATUS.get(ack) if isinstance(ack, int) else None
-        status = status or ACK_NAME_STATUS.get(str(payload.get("ackName") or "").upper(), "")
+        if ack is not None and (isinstance(ack, bool) or not isinstance(ack, int)):
+            raise MalformedEvent(f"payload.ack is a {type(ack).__name__}, not an integer")
+        ack_name = checked_str(payload.get("ackName"), "payload.ackName")
+        status = ACK_STATUS.get(ack) or ACK_NAME_STATUS.get(ack_name.upper(), "")
         if status:
             return BridgeEvent(
                 kind="status",
-                provider_message_id=serialized_id(payload.get("id")),
-                chat_id=contact_from_chat_id(str(payload.get("from") or "")),
-                from_me=bool(payload.get("fromMe", True)),
+                provider_message_id=checked_id(payload.get("id"), "payload.id", required=True),
+                chat_id=contact_from_chat_id(checked_str(payload.get("from"), "payload.from")),
+                from_me=checked(payload.get("fromMe"), bool, "payload.fromMe", default=True),
                 status=status,
-                error_reason=str(payload.get("ackName") or "") if status == "failed" else "",
+                error_reason=ack_name if status == "failed" else "",
+                emitted_at=emitted_at,
                 **base,
             )
         # PENDING (0) is not a delivery state the platform tracks; keep it visible as unknown.
     elif event == "session.status":
-        return BridgeEvent(kind="session", status=str(payload.get("status") or ""), **base)
-    return BridgeEvent(kind="unknown", provider_message_id=serialized_id(payload.get("id")), message_type=event, **base)
+        status = checked_str(payload.get("status"), "payload.status", required=True, choices=SESSION_STATUSES)
+        return BridgeEvent(kind="session", status=status, emitted_at=emitted_at, **base)
+    return BridgeEvent(kind="unknown", provider_message_id=serialized_id(payload.get("id")), message_type=event,
+                       emitted_at=emitted_at, **base)
 
 
 # Sandbox workers speak WAHA for sessions, so a sandbox slot gets this adapter too.
