@@ -302,7 +302,7 @@ class Harness:
             wait_until(predicate, timeout=timeout, interval=0.1, what=what)
 
     def start_scheduler(self) -> Proc:
-        return self.spawn("scheduler", [sys.executable, "manage.py", "rqcron", "waplatform.cron"])
+        return self.spawn("scheduler", [sys.executable, "manage.py", "run_scheduler", "waplatform.cron"])
 
     def start_sandbox(self, *, capacity: int, ack_delay: float = 0.2, echo_delay: float = 1.0,
                       auto_scan_seconds: float = 0.1) -> Proc:

@@ -105,6 +105,7 @@ ROLE_MARKERS = [
     ("daphne", "web"),
     ("run_worker_pool", "workers"),
     ("rqworker", "workers"),
+    ("run_scheduler", "scheduler"),
     ("rqcron", "scheduler"),
     ("pooling.bridges.sandbox", "sandbox"),
     ("waplatform.launcher", "launcher"),

@@ -1,4 +1,4 @@
-"""rq CronScheduler configuration: `manage.py rqcron waplatform.cron`.
+"""rq CronScheduler configuration: `manage.py run_scheduler waplatform.cron` (leased; plain `rqcron` also reads it).
 
 Each app adds its periodic jobs here as its issue lands.
 """

@@ -1,5 +1,11 @@
 """`make run`: the whole platform on one machine, supervised, stopped in an order that drains.
 
+WAP_ROLES picks this host's share (waplatform/roles.py; unset = all of it):
+`redis` (the embedded one, unless REDIS_URL is set), `web` (WEB_PROCESSES
+daphne on PORT, PORT+1, ...; migrate, collectstatic and seed_demo run with
+it), `worker[:QUEUE+QUEUE]`, `scheduler` (the Redis-leased one), `bridges`
+(this host's sandbox bridge workers are stopped with it).
+
 1. Redis: REDIS_URL if given, else an embedded server under var/redis.
 2. migrate, collectstatic, seed_demo.
 3. The processes of the Procfile, under waplatform.supervisor: daphne (HTTP +
@@ -36,7 +42,7 @@ def _seconds(name: str, default: float) -> float:
 SHUTDOWN_DRAIN_SECONDS = _seconds("SHUTDOWN_DRAIN_SECONDS", 3)
 SHUTDOWN_BRIDGE_SECONDS = _seconds("SHUTDOWN_BRIDGE_SECONDS", 3)
 SHUTDOWN_PROCESS_SECONDS = _seconds("SHUTDOWN_PROCESS_SECONDS", 5)
-SHUTDOWN_SCHEDULER_SECONDS = _seconds("SHUTDOWN_SCHEDULER_SECONDS", 1.5)
+SHUTDOWN_SCHEDULER_SECONDS = _seconds("SHUTDOWN_SCHEDULER_SECONDS", 3)
 SHUTDOWN_REDIS_SECONDS = _seconds("SHUTDOWN_REDIS_SECONDS", 2)
 RESTART_BACKOFF_BASE_SECONDS = _seconds("RESTART_BACKOFF_BASE_SECONDS", 1)
 RESTART_BACKOFF_CAP_SECONDS = _seconds("RESTART_BACKOFF_CAP_SECONDS", 30)
@@ -89,8 +95,15 @@ def main() -> int:
     # Before anything starts: a signal during migrate still ends in the ordered stop below.
     supervisor.install_signal_handlers()
     var_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var"))
+    from waplatform.roles import parse_roles, web_ports
+
     try:
-        if not os.environ.get("REDIS_URL"):
+        # Before settings can be read (they need REDIS_URL): roles are checked, queues after setup.
+        roles = parse_roles(os.environ.get("WAP_ROLES"), queue_names=None)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    try:
+        if roles.redis and not os.environ.get("REDIS_URL"):
             from waplatform.embedded_redis import EmbeddedRedis
 
             port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
@@ -109,6 +122,12 @@ def main() -> int:
         django.setup()
         from django.conf import settings
 
+        try:
+            roles = parse_roles(settings.WAP_ROLES, queue_names=settings.QUEUE_NAMES)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        bridges = roles.bridges
+
         # Metrics files of processes from an earlier run would be summed with this run's.
         import shutil
 
@@ -116,44 +135,60 @@ def main() -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True, exist_ok=True)
         # Pid files of a run that was killed name processes that are gone (or pids reused since).
-        _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+        if bridges:
+            _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
 
         env = dict(os.environ)
         python = sys.executable
         manage = str(BASE_DIR / "manage.py")
-        _run_step([python, manage, "migrate", "--noinput", "-v0"], env)
-        _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
-        demo = _run_step([python, manage, "seed_demo"], env)
+        demo = ""
+        if roles.web:
+            _run_step([python, manage, "migrate", "--noinput", "-v0"], env)
+            _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
+            demo = _run_step([python, manage, "seed_demo"], env)
 
+        ports = web_ports(settings.PORT, settings.WEB_PROCESSES) if roles.web else []
         variables = {"PYTHON": python, "PORT": str(settings.PORT), "HOST": settings.BIND_HOST, "MANAGE": manage,
                      "RQ_LOG_LEVEL": settings.RQ_LOG_LEVEL}
-        counts = worker_counts(settings.WORKER_COUNTS, settings.WORKER_SCALE)
+        counts = {q: n for q, n in worker_counts(settings.WORKER_COUNTS, settings.WORKER_SCALE).items()
+                  if q in roles.queues}
         for name, command in read_procfile(BASE_DIR / "Procfile"):
             if name.endswith("-*"):
                 for queue, n in counts.items():
                     qvars = dict(variables, QUEUE=queue, WORKERS=str(n))
                     supervisor.add(Child(name[:-1] + queue, shlex.split(_expand(command, qvars)), env=env,
                                          cwd=str(BASE_DIR)))
-            else:
+            elif name == "web":
+                for i, port in enumerate(ports, start=1):
+                    wvars = dict(variables, PORT=str(port))
+                    supervisor.add(Child(f"web-{i}", shlex.split(_expand(command, wvars)), env=env,
+                                         cwd=str(BASE_DIR)))
+            elif name != "scheduler" or roles.scheduler:
                 supervisor.add(Child(name, shlex.split(_expand(command, variables)), env=env, cwd=str(BASE_DIR)))
 
-        admin_url = f"http://127.0.0.1:{settings.PORT}/admin/"
-        print(
-            f"\n[launcher] WA Platform starting: admin {admin_url}  inbox http://127.0.0.1:{settings.PORT}/inbox/"
-            f"  API docs http://127.0.0.1:{settings.PORT}/api/docs/\n"
-            + "".join(f"[launcher] {line}\n" for line in demo.strip().splitlines())
-            + f"[launcher] workers per queue: {counts}; Ctrl-C stops everything.\n",
-            flush=True,
-        )
+        lines = [f"roles on this host: {', '.join(roles.names()) or 'none'}"]
+        if ports:
+            lines.insert(0, f"WA Platform starting: admin http://127.0.0.1:{settings.PORT}/admin/  "
+                            f"inbox http://127.0.0.1:{settings.PORT}/inbox/  "
+                            f"API docs http://127.0.0.1:{settings.PORT}/api/docs/")
+            lines.append(f"{len(ports)} web processes; for deploy/nginx: "
+                         f"WEB_UPSTREAMS={','.join(f'{_reachable(settings.BIND_HOST)}:{p}' for p in ports)}")
+            lines += [f"  upstream line: server {_reachable(settings.BIND_HOST)}:{p};" for p in ports]
+        lines += demo.strip().splitlines()
+        if counts:
+            lines.append(f"workers per queue: {counts}")
+        lines.append("Ctrl-C stops everything.")
+        print("\n" + "".join(f"[launcher] {line}\n" for line in lines), end="", flush=True)
         supervisor.supervise()
         log("stopping (signal received)")
-        killed = _stop_in_order(supervisor, settings)
+        killed = _stop_in_order(supervisor, settings, ports=ports, bridges=bridges)
     except BaseException:
         # A failed step or a bug here: nothing may outlive the launcher.
         for child in supervisor.children.values():
             child.restart = False
         supervisor.stop_phase(list(supervisor.children), timeout=SHUTDOWN_PROCESS_SECONDS)
-        _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+        if roles.bridges:
+            _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
         raise
     if killed:
         log(f"stopped, but had to kill: {', '.join(killed)}")
@@ -162,13 +197,17 @@ def main() -> int:
     return 0
 
 
-def _stop_in_order(supervisor, settings) -> list[str]:
+def _reachable(bind_host: str) -> str:
+    return "127.0.0.1" if bind_host in ("0.0.0.0", "::", "") else bind_host
+
+
+def _stop_in_order(supervisor, settings, *, ports: list[int], bridges: bool) -> list[str]:
     """The phases of docs/operations.md; returns what had to be killed."""
     from waplatform.supervisor import log
 
     started = time.monotonic()
     names = list(supervisor.children)
-    web = [n for n in names if n == "web"]
+    web = [n for n in names if n.startswith("web-")]
     workers = [n for n in names if n.startswith("workers-")]
     for name in names:
         supervisor.children[name].restart = False
@@ -176,11 +215,13 @@ def _stop_in_order(supervisor, settings) -> list[str]:
     for name in web:
         supervisor.signal_child(supervisor.children[name], signal.SIGUSR1)
     if web:
-        _wait_for_in_flight_requests(settings, timeout=SHUTDOWN_DRAIN_SECONDS)
-    killed += _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+        _wait_for_in_flight_requests(settings, ports=ports, timeout=SHUTDOWN_DRAIN_SECONDS)
+    if bridges:
+        killed += _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
     killed += supervisor.stop_phase(web + workers, timeout=SHUTDOWN_PROCESS_SECONDS)
     # A provisioning job still running in phase 3 may have started a bridge after phase 2.
-    killed += _stop_local_bridge_workers(timeout=1)
+    if bridges:
+        killed += _stop_local_bridge_workers(timeout=1)
     killed += supervisor.stop_phase(["scheduler"], timeout=SHUTDOWN_SCHEDULER_SECONDS)
     rest = [n for n in names if n not in web + workers + ["scheduler", "redis"]]
     killed += supervisor.stop_phase(rest, timeout=SHUTDOWN_PROCESS_SECONDS)
@@ -189,23 +230,24 @@ def _stop_in_order(supervisor, settings) -> list[str]:
     return killed
 
 
-def _wait_for_in_flight_requests(settings, *, timeout: float) -> None:
-    """Until the draining web process reports no request in flight (waplatform.draining)."""
+def _wait_for_in_flight_requests(settings, *, ports: list[int], timeout: float) -> None:
+    """Until every draining web process reports no request in flight (waplatform.draining)."""
     import logging
 
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is noise in the launcher's output
-    host = "127.0.0.1" if settings.BIND_HOST in ("0.0.0.0", "::", "") else settings.BIND_HOST
-    url = f"http://{host}:{settings.PORT}/healthz"
+    host = _reachable(settings.BIND_HOST)
+    waiting = [f"http://{host}:{port}/healthz" for port in ports]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            body = httpx.get(url, timeout=max(0.1, deadline - time.monotonic())).json()
-            if body.get("status") == "draining" and body.get("in_flight") == 0:
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
+    while waiting and time.monotonic() < deadline:
+        for url in list(waiting):
+            try:
+                body = httpx.get(url, timeout=max(0.1, deadline - time.monotonic())).json()
+                if body.get("status") == "draining" and body.get("in_flight") == 0:
+                    waiting.remove(url)
+            except (httpx.HTTPError, ValueError):
+                pass
         time.sleep(0.05)
 
 

@@ -293,6 +293,15 @@ WORKER_COUNTS = {
     "maintenance": env.int("WORKERS_MAINTENANCE", default=1),
 }
 WORKER_SCALE = env.float("WORKER_SCALE", default=min(1.0, (os.cpu_count() or 1) / SEED_WORKER_CORES))
+
+# What the launcher starts on this host (waplatform/roles.py; docs/deployment.md "Roles"):
+# unset is every role, the whole platform on one machine.
+WAP_ROLES = env("WAP_ROLES", default="")
+# daphne processes the `web` role runs, on PORT, PORT+1, ... (nginx's WEB_UPSTREAMS lists them).
+WEB_PROCESSES = max(1, env.int("WEB_PROCESSES", default=os.cpu_count() or 1))
+# The scheduler's Redis lease (waplatform/scheduler_lease.py): one scheduler of several
+# enqueues; a standby takes over at most this long after the holder stops renewing.
+SCHEDULER_LEASE_SECONDS = env.float("SCHEDULER_LEASE_SECONDS", default=30)
 # A worker past this RSS is replaced after its current job (the seed's PM2 restart).
 WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", default=512)
 

@@ -194,7 +194,7 @@ def test_the_metric_the_autoscalers_use_is_exported_by_the_platform(db):
 def test_the_scheduler_runs_twice_over_and_migrations_run_as_a_job(manifests):
     scheduler = named(manifests, "Deployment")["waplatform-scheduler"]
     assert scheduler["spec"]["replicas"] == 2
-    assert _containers(scheduler)[0]["command"] == ["python", "manage.py", "rqcron", "waplatform.cron"]
+    assert _containers(scheduler)[0]["command"] == ["python", "manage.py", "run_scheduler", "waplatform.cron"]
     (job,) = named(manifests, "Job").values()
     assert _containers(job)[0]["command"][:3] == ["python", "manage.py", "migrate"]
 

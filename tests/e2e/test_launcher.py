@@ -84,7 +84,7 @@ def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
     assert login.status_code == 200 and b"WA Platform" in login.content
     assert headers_8k.startswith(b"HTTP/1.1 200") and not headers_20k.startswith(b"HTTP/1.1 200")
     assert "Demo operator: operator /" in output and f"http://127.0.0.1:{port}/admin/" in output
-    assert "daphne" in names and "run_worker_pool" in names and "rqcron" in names and "redis-server" in names
+    assert "daphne" in names and "run_worker_pool" in names and "run_scheduler" in names and "redis-server" in names
     assert returncode == 0, f"a SIGTERM stop is a clean stop, not exit {returncode}\n{output[-3000:]}"
     _, still_running = psutil.wait_procs(children, timeout=2)  # gone with the launcher, or at most just after
     alive = [c.pid for c in still_running if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -52,11 +52,11 @@ def test_killed_redis_and_scheduler_are_restarted_and_the_api_says_503_meanwhile
         wait_for(lambda: api.status_of(after.json()["id"]) == "delivered", timeout=60,
                  what="a message sent after recovery delivered", interval=0.3)
 
-        scheduler = launcher.child("rqcron")
+        scheduler = launcher.child("run_scheduler")
         scheduler.kill()
         wait_for(lambda: "scheduler exited with -9; restarting in" in launcher.output(), timeout=5,
                  what="the scheduler restart logged")
-        restarted = wait_for(lambda: (c := launcher.child("rqcron")).pid != scheduler.pid and c, timeout=30,
+        restarted = wait_for(lambda: (c := launcher.child("run_scheduler")).pid != scheduler.pid and c, timeout=30,
                              what="a new scheduler process")
         assert alive(restarted)
         assert launcher.process.poll() is None
