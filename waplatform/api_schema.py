@@ -24,6 +24,15 @@ TAG_BY_SEGMENT = {
     "agents": "agents",
     "media": "media",
     "staff": "staff",
+    # the inbox's team features (docs/inbox.md) are about conversations
+    "contacts": "conversations",
+    "notes": "conversations",
+    "members": "conversations",
+    "canned-replies": "conversations",
+    "labels": "conversations",
+    "inbox": "conversations",
+    "numbers": "session",
+    "ws-ticket": "tenant",
 }
 
 _ACTION_VERBS = {

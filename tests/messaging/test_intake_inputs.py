@@ -144,6 +144,7 @@ def test_one_malformed_envelope_does_not_sink_the_good_ones_delivered_with_it(pl
 def cloud_tenant(db, settings):
     settings.CLOUD_API_APP_SECRET = APP_SECRET
     tenant = TenantFactory()
+    pooling.assign_number(phone_number_id=PHONE_NUMBER_ID, tenant=tenant)
     pooling.start_session(tenant=tenant, phone_number_id=PHONE_NUMBER_ID)
     return tenant
 
