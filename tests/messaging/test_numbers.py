@@ -5,6 +5,7 @@ HTTP: its `GET /{phone_number_id}` answers only the number's own token.
 """
 
 import json
+import time
 
 import httpx
 import pytest
@@ -156,7 +157,7 @@ def _cloud_inbound(phone_number_id: str, message_id: str) -> bytes:
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
             "contacts": [{"profile": {"name": "Ann"}, "wa_id": "16505551234"}],
-            "messages": [{"from": "16505551234", "id": message_id, "timestamp": "1741249702", "type": "text",
+            "messages": [{"from": "16505551234", "id": message_id, "timestamp": str(int(time.time())), "type": "text",
                           "text": {"body": "hello"}}],
         }}]}]}).encode()
 

@@ -70,7 +70,7 @@ def test_drain_slot_refuses_before_touching_the_slot_when_redis_is_unreachable(s
     # given a slot with a tenant, and Redis gone
     slot = SlotFactory(used=1, capacity=10)
     assignment = AssignmentFactory(slot=slot)
-    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_URL = settings.REDIS_QUEUES_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     # when it is drained
     with pytest.raises(Exception) as refused:
@@ -92,8 +92,9 @@ def test_simulate_inbound_names_the_from_option_when_it_is_not_a_number(tenant):
 def test_workers_scale_to_the_cores_keeping_the_seeds_ratios(settings):
     counts = worker_counts(settings.WORKER_COUNTS, min(1.0, 2 / settings.SEED_WORKER_CORES))
 
-    assert sum(settings.WORKER_COUNTS.values()) == 26
-    assert counts == {"high": 2, "medium": 1, "low": 1, "ai": 1, "webhooks": 1, "maintenance": 1}
+    # the seed's 26 workers, and the media queue's 2 (docs/media.md)
+    assert sum(settings.WORKER_COUNTS.values()) == 26 + 2
+    assert counts == {"high": 2, "medium": 1, "low": 1, "ai": 1, "webhooks": 1, "media": 1, "maintenance": 1}
 
 
 def test_a_worker_pool_runs_jobs_without_a_line_per_job(tmp_path):
