@@ -213,7 +213,7 @@ def _as_json(request, response) -> JsonResponse:
     else:
         detail = response.reason_phrase
     converted = JsonResponse({"code": _CODES.get(status_code, "error"), "detail": detail}, status=status_code)
-    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+    for header in ("Allow", "Retry-After", "WWW-Authenticate", "Content-Range"):
         if header in response:
             converted[header] = response[header]
     return converted
