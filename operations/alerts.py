@@ -41,7 +41,10 @@ def evaluate_alerts() -> list[str]:
             f"queue {queue.name} has {queue.waiting} waiting jobs (limit {settings.ALERT_QUEUE_WAITING})", report,
         )
     for pool in selectors.pools():
-        busy = pool.capacity and pool.used / pool.capacity > settings.ALERT_POOL_UTILISATION
+        # A dedicated pool's slots are full by design (one tenant each, a new slot per tenant):
+        # its utilisation says nothing about headroom.
+        dedicated = pool.tier.tenants_per_slot == 1
+        busy = not dedicated and pool.capacity and pool.used / pool.capacity > settings.ALERT_POOL_UTILISATION
         _toggle(
             Alert.Kind.POOL_BUSY, pool.tier.name, bool(busy),
             f"the {pool.tier.name} pool is {pool.utilisation}% full "

@@ -3,7 +3,7 @@ from django.test import override_settings
 
 from operations.alerts import evaluate_alerts
 from operations.models import Alert
-from tests.factories import SlotFactory
+from tests.factories import SlotFactory, tier
 from tests.bridges.conftest import spawn_sandbox  # noqa: F401  (fixture)
 from waplatform.queues import enqueue
 
@@ -35,6 +35,17 @@ def test_a_pool_above_90_percent_opens_an_alert():
     evaluate_alerts()
 
     assert Alert.objects.filter(kind="pool_busy", key="standard", resolved_at__isnull=True).exists()
+
+
+@override_settings(ALERT_POOL_UTILISATION=0.9)
+def test_a_full_dedicated_pool_is_not_busy():
+    # given enterprise slots, each full with its one tenant (as dedicated slots always are)
+    SlotFactory(tier=tier("enterprise"), used=1)
+    SlotFactory(tier=tier("enterprise"), used=1)
+
+    evaluate_alerts()
+
+    assert not Alert.objects.filter(kind="pool_busy", key="enterprise").exists()
 
 
 @override_settings(ALERT_PROCESS_MEMORY_MB=1)
