@@ -56,8 +56,9 @@ def test_a_killed_redis_master_is_followed_and_no_accepted_message_is_lost(tmp_p
         key = launcher.api_key()
         api = Api(launcher.base, key)
         api.working_session()
-        ws_url = f"ws://127.0.0.1:{launcher.port}/ws/inbox/?token={key}"
-        with connect(ws_url, origin=launcher.base, open_timeout=15, close_timeout=5) as socket:
+        ws_url = f"ws://127.0.0.1:{launcher.port}/ws/inbox/"
+        with connect(ws_url, origin=launcher.base, additional_headers={"Authorization": f"Bearer {key}"},
+                     open_timeout=15, close_timeout=5) as socket:
             assert json.loads(socket.recv(timeout=15))["type"] == "inbox.ready"
             accepted = [api.send(f"before the failover {i}") for i in range(3)]
             wait_for(lambda: _all_delivered(api, accepted), timeout=60, what="the first messages delivered",

@@ -49,7 +49,10 @@ class Launcher:
         self.redis_port = free_port()
         self.var_dir = tmp_path / "var"
         self.log_path = tmp_path / "launcher.log"
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+        # PROMETHEUS_MULTIPROC_DIR too: the launcher empties its metrics folder at start, and the
+        # one inherited from this test process is the one the rest of the suite reads.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR")}
         env.update(PORT=str(self.port), EMBEDDED_REDIS_PORT=str(self.redis_port), WAP_VAR_DIR=str(self.var_dir),
                    WORKER_SCALE="0.1", **env_overrides)
         self._log = open(self.log_path, "w")

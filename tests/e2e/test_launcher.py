@@ -54,7 +54,8 @@ def command_line(process: psutil.Process) -> str:
 
 def test_the_launcher_starts_everything_and_sigterm_stops_every_child(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR")}
     env.update(
         PORT=str(port),
         EMBEDDED_REDIS_PORT=str(free_port()),

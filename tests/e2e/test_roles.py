@@ -59,10 +59,10 @@ def test_a_web_host_runs_two_daphne_and_nothing_else_and_groups_span_both(tmp_pa
                  interval=0.2)
         commands = running(launcher)
         key = launcher.api_key()
-        with connect(f"ws://127.0.0.1:{launcher.port}/ws/inbox/?token={key}", origin=launcher.base,
-                     open_timeout=15) as on_first, \
-                connect(f"ws://{second}/ws/inbox/?token={key}", origin=f"http://{second}",
-                        open_timeout=15) as on_second:
+        with connect(f"ws://127.0.0.1:{launcher.port}/ws/inbox/", origin=launcher.base,
+                     additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=15) as on_first, \
+                connect(f"ws://{second}/ws/inbox/", origin=f"http://{second}",
+                        additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=15) as on_second:
             # Subscribed to the tenant's group on both before anything is published.
             next_event(on_first, "inbox.ready"), next_event(on_second, "inbox.ready")
             publish_from_another_process(launcher, redis_server.url, "roles.test")
