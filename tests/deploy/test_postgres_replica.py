@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from django.conf import settings
 
 from tests.waiting import wait_until
 from waplatform.embedded_redis import free_port
@@ -106,6 +107,8 @@ def cluster() -> Iterator[Cluster]:
 
 def _platform_env(cluster: Cluster, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    # A shared database needs its keys from the environment (waplatform.E001/E002): this run's own.
+    env.update({"SECRET_KEY": settings.SECRET_KEY, "SECRETS_ENCRYPTION_KEYS": ",".join(settings.SECRETS_ENCRYPTION_KEYS)})
     env.update({"DATABASE_URL": cluster.url(cluster.primary_port),
                 "DATABASE_REPLICA_URL": cluster.url(cluster.replica_port), "DATABASE_POOL": "true",
                 "DATABASE_REPLICA_RETRY_SECONDS": "1", "DJANGO_SETTINGS_MODULE": "waplatform.settings", **extra})
