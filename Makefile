@@ -50,11 +50,16 @@ run: $(VENV)/.installed
 BROWSER_PYTEST := DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest tests/browser
 
 ## make test: the whole suite, on a Redis server of its own; then the browser tests
+# The schema fuzz (schemathesis against a live daphne) also runs in a pytest of its own:
+# inside the long run it failed where it passes alone (state from earlier tests, not yet found).
+FUZZ := tests/waplatform/test_schema_fuzz.py
 test: test-deps
 	$(PY) -m waplatform.embedded_redis -- sh -c '\
-	  $(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS); suite=$$?; \
+	  $(PY) -m pytest --ignore=tests/browser --ignore=$(FUZZ) $(PYTEST_ARGS); suite=$$?; \
+	  $(PY) -m pytest $(FUZZ) $(PYTEST_ARGS); fuzz=$$?; [ $$fuzz -eq 5 ] && fuzz=0; \
 	  $(BROWSER_PYTEST) $(PYTEST_ARGS); browser=$$?; [ $$browser -eq 5 ] && browser=0; \
-	  echo "suite exit $$suite, browser tests exit $$browser"; [ $$suite -eq 0 ] && [ $$browser -eq 0 ]'
+	  echo "suite exit $$suite, schema fuzz exit $$fuzz, browser tests exit $$browser"; \
+	  [ $$suite -eq 0 ] && [ $$fuzz -eq 0 ] && [ $$browser -eq 0 ]'
 
 ## make test-browser: only the browser tests (needs /usr/bin/chromium: apt-get install chromium)
 test-browser: test-deps
