@@ -100,6 +100,9 @@ def claim_number_with_token(*, tenant: Tenant, phone_number_id: str, access_toke
     phone_number_id = _clean(phone_number_id)
     if not access_token:
         raise NumberError("access_token is required: the Meta access token that can read this number.")
+    if not (access_token.isascii() and access_token.isprintable()) or any(c.isspace() for c in access_token):
+        # It goes into an Authorization header: anything else is not a Meta token, and httpx would raise.
+        raise NumberError("access_token must be the token as Meta shows it: printable ASCII, no spaces.")
     try:
         with CloudBridge(base_url=settings.CLOUD_API_BASE_URL, api_key=access_token, timeout=10) as graph:
             info = graph.get_session(phone_number_id)
