@@ -21,14 +21,21 @@ killed along with it (waplatform.worker_pool).
 import ctypes
 import os
 import signal
+import time
 
 import psutil
 from django.conf import settings
 from django.db import close_old_connections, connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker, WorkerStatus
 
 PR_SET_PDEATHSIG = 1
+# How long a worker or its scheduler waits between attempts while Redis is away: a
+# restarted Redis is back in seconds, and rq's own backoff (up to 60 s) left workers
+# asleep long after it was.
+REDIS_RETRY_SECONDS = 2
 
 
 def rss_mb() -> float:
@@ -52,10 +59,33 @@ class PlatformScheduler(RQScheduler):
         if os.getppid() != self._worker_pid:
             # The worker died between the fork and the prctl: stop now, as the signal would have.
             self.request_stop()
-        super().work()
+        self._install_signal_handlers()
+        self._survive_redis_outages(self.register_birth)
+        while not self._stop_requested:
+            self._survive_redis_outages(self._cycle)
+            time.sleep(self.interval)
+        self._survive_redis_outages(self.stop)
+
+    def _cycle(self):
+        if self.should_reacquire_locks:
+            self.acquire_locks()
+        self.heartbeat()  # re-takes a lock that vanished with an emptied Redis
+        self.enqueue_scheduled_jobs()
+
+    def _survive_redis_outages(self, step):
+        # rq's loop lets a connection error end the scheduler process, and its worker
+        # starts a new one only at its next maintenance (10 min): delayed and retried
+        # jobs then waited that long after every Redis restart.
+        try:
+            step()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self.log.warning("Scheduler: Redis unavailable (%s); retrying in %d s", exc, REDIS_RETRY_SECONDS)
+            time.sleep(REDIS_RETRY_SECONDS)
 
 
 class PlatformWorker(SimpleWorker):
+    exponential_backoff_factor = 1.5
+    max_connection_wait_time = REDIS_RETRY_SECONDS
     def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None, **kwargs):
         """rq's, with the scheduler named after the worker, so that the pool can release the
         locks of a worker it found dead (the lock's owner token is the scheduler's name)."""

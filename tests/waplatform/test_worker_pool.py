@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -65,3 +66,44 @@ def test_a_killed_worker_takes_its_scheduler_child_and_lock_with_it(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(pool.pid, signal.SIGKILL)
             pool.wait()
+
+
+def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
+    """rq's scheduler process used to die on the first connection error, and its worker
+    started a new one only at its next maintenance, 10 minutes later."""
+    from redis import Redis
+    from rq import Queue
+
+    from waplatform.embedded_redis import EmbeddedRedis, free_port
+
+    port = free_port()
+    own_redis = EmbeddedRedis(port=port, data_dir=tmp_path / "redis", appendonly=False).start()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env.update(WAP_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="waplatform.settings",
+               REDIS_URL=own_redis.url)
+    for name in ("REDIS_QUEUES_URL", "REDIS_CHANNELS_URL", "REDIS_CACHE_URL"):
+        env.pop(name, None)
+    pool = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker_pool", "maintenance", "--num-workers", "1"],
+        cwd=BASE_DIR, env=env, stdout=open(tmp_path / "pool.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    client = Redis(port=port)
+    try:
+        wait_for(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60, what="a scheduler lock")
+        own_redis.process.kill()
+        own_redis.process.wait()
+        time.sleep(3)  # long enough for the scheduler's next cycle to meet the outage
+        own_redis = EmbeddedRedis(port=port, data_dir=tmp_path / "redis", appendonly=False).start()
+
+        job = Queue("maintenance", connection=client).enqueue_in(timedelta(seconds=1), "time.sleep", 0)
+        wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=20,
+                 what="the delayed job run after the restart")
+    finally:
+        os.killpg(pool.pid, signal.SIGTERM)
+        try:
+            pool.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(pool.pid, signal.SIGKILL)
+            pool.wait()
+        own_redis.stop()

@@ -1107,14 +1107,24 @@
     $("contact-sandbox").hidden = !c.contact.sandbox;
     $("contact-saved").hidden = true;
     showError("contact-error", "");
+    // Until the contact is loaded, what an agent types would be overwritten by the answer (and then saved).
+    setContactFormEnabled(false);
+    const contactId = c.contact.id;
     try {
-      const contact = await api("GET", apiUrl(`contacts/${c.contact.id}`));
+      const contact = await api("GET", apiUrl(`contacts/${contactId}`));
+      if (panelContactId !== contactId) return;
       $("contact-name").value = contact.name;
       $("contact-attributes").replaceChildren(...Object.entries(contact.attributes || {}).map(([k, v]) => attributeRow(k, v)));
+      setContactFormEnabled(true);
     } catch (err) {
       showError("contact-error", `Could not load the contact: ${err.message}`);
+      panelContactId = null; // the next render tries again
     }
     loadHistory(c.id);
+  }
+
+  function setContactFormEnabled(enabled) {
+    for (const control of $("contact-form").querySelectorAll("input, button")) control.disabled = !enabled;
   }
 
   const HISTORY_TEXT = {
