@@ -97,6 +97,8 @@ class Launcher:
         return found
 
     def close(self) -> None:
+        # Shown by pytest only when the test failed: what the platform said is the first clue.
+        print(f"--- the launcher's last output ({self.log_path}) ---\n{self.output()[-6000:]}")
         if self.process.poll() is None:
             for process in self.children() + self.bridge_processes():
                 try:
