@@ -45,6 +45,12 @@ class AgentForm(ServiceCheckedForm):
     def service_check(instance):
         services.check_agent(agent=instance)
 
+    def _get_validation_exclusions(self):
+        # Without this the one-default constraint refuses the form: ticking "default" on
+        # another agent is how the flag moves (the service unsets the old one in the same
+        # transaction, and the constraint still guards the table).
+        return {*super()._get_validation_exclusions(), "is_default"}
+
 
 class TriggerForm(ServiceCheckedForm):
     @staticmethod
