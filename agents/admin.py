@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from agents import services
 from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
+from waplatform.admin_actions import ActionsWhereTheyApply
 
 
 HISTORY_ROWS = 50  # newest rows a change page shows; the link goes to the full filtered list
@@ -219,7 +220,9 @@ class AgentConfigAdmin(TenantFixedOnChange, admin.ModelAdmin):
 
 
 @admin.register(ConversationState)
-class ConversationStateAdmin(admin.ModelAdmin):
+class ConversationStateAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    # Resume stays offered for automated conversations too: it also lifts a pause after a manual reply.
+    actions_not_applying = {"hand_off": {"owner__exact": {ConversationState.Owner.HUMAN}}}
     list_display = ["conversation", "tenant", "active_agent", "owner", "automation_paused_until", "last_switch_at"]
     list_select_related = ["tenant", "active_agent", "conversation__contact"]
     list_filter = ["owner", "tenant"]
@@ -245,9 +248,12 @@ class ConversationStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Hand off to a person", permissions=["change"])
     def hand_off(self, request, queryset):
-        for state in queryset.select_related("conversation"):
+        states = list(queryset.exclude(owner=ConversationState.Owner.HUMAN).select_related("conversation"))
+        for state in states:
             services.handoff(conversation=state.conversation, note=f"admin: {request.user}")
-        self.message_user(request, f"{queryset.count()} conversation(s) handed to a person.")
+        held = len(queryset) - len(states)
+        self.message_user(request, f"{len(states)} conversation(s) handed to a person"
+                          + (f"; {held} already with a person" if held else "") + ".")
 
     @admin.action(description="Resume automation", permissions=["change"])
     def resume_automation(self, request, queryset):

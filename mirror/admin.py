@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from mirror import services
 from mirror.models import Backlog, DeadLetter, MirrorStatus
+from waplatform.admin_actions import ActionsWhereTheyApply
 
 
 @admin.register(MirrorStatus)
@@ -40,7 +41,8 @@ class MirrorStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    actions_not_applying = {"retry": {"resolved_at__isempty": {"0"}}}
     list_display = ["pk", "tenant", "kind", "object_id", "event_type", "attempts", "created_at", "retried_at",
                     "resolved_at", "short_error"]
     list_select_related = ["tenant"]
@@ -62,7 +64,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
         for dead_letter in queryset.filter(resolved_at__isnull=True):
             services.retry_dead_letter(dead_letter=dead_letter)
             count += 1
-        self.message_user(request, f"{count} mirror write(s) queued again; each resolves when it succeeds.")
+        resolved = len(queryset) - count
+        self.message_user(request, f"{count} mirror write(s) queued again; each resolves when it succeeds."
+                          + (f" {resolved} already resolved, left alone." if resolved else ""))
 
 
 @admin.register(Backlog)

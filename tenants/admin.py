@@ -20,6 +20,10 @@ class OnboardForm(forms.Form):
     inbox_email = forms.EmailField(required=False)
 
 
+def _left_alone(count: int, why: str) -> str:
+    return f"; {count} {why}, left as they were" if count else ""
+
+
 def _key_page(request, admin_site, title: str, **context) -> TemplateResponse:
     """The secrets go on a page of their own, never into a flash message that could be re-shown."""
     response = TemplateResponse(request, "admin/tenants/tenant/shown_once.html",
@@ -62,7 +66,11 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    actions_not_applying = {
+        "suspend": {"status__exact": {Tenant.Status.SUSPENDED}},
+        "reactivate": {"status__exact": {Tenant.Status.ACTIVE}},
+    }
     list_display = ["name", "slug", "tier", "status", "member_count", "created_at"]
     list_filter = ["tier", "status"]
     search_fields = ["name", "slug"]
@@ -121,15 +129,19 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend (sends and webhooks wait, agents stop, API writes refused)",
                   permissions=["change"])
     def suspend(self, request, queryset):
-        for tenant in queryset:
+        tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
+        for tenant in tenants:
             suspend_tenant(tenant=tenant)
-        self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.WARNING)
+        self.message_user(request, f"Suspended {len(tenants)} tenant(s)"
+                          + _left_alone(len(queryset) - len(tenants), "already suspended") + ".", messages.WARNING)
 
     @admin.action(description="Reactivate (what waited is sent)", permissions=["change"])
     def reactivate(self, request, queryset):
-        for tenant in queryset:
+        tenants = list(queryset.filter(status=Tenant.Status.SUSPENDED))
+        for tenant in tenants:
             reactivate_tenant(tenant=tenant)
-        self.message_user(request, f"Reactivated {queryset.count()} tenant(s).")
+        self.message_user(request, f"Reactivated {len(tenants)} tenant(s)"
+                          + _left_alone(len(queryset) - len(tenants), "already active") + ".")
 
 
 @admin.register(Membership)

@@ -205,7 +205,7 @@ class BacklogFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     kind = "conversation"
-    object_id = 9_876_543_210
+    object_id = factory.Sequence(lambda n: 9_876_543_210 + n)
 
 
 def _operator_data() -> None:
