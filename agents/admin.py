@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from agents import services
 from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
 from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 
 HISTORY_ROWS = 50  # newest rows a change page shows; the link goes to the full filtered list
@@ -151,8 +152,8 @@ class AgentAdmin(TenantFixedOnChange, admin.ModelAdmin):
 @admin.register(Trigger)
 class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = TriggerForm
-    list_display = ["pk", "tenant", "agent", "kind", "keywords", "match", "pattern", "priority", "active",
-                    "disabled_reason"]
+    list_display = ["pk", "tenant", "agent", "kind", clipped("keywords", 40), "match", clipped("pattern", 30), "priority",
+                    "active", clipped("disabled_reason", 40)]
     list_select_related = ["tenant", "agent"]
     list_filter = ["kind", "active", "tenant"]
     raw_id_fields = ["agent"]
@@ -179,7 +180,7 @@ class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
 class KnowledgeEntryAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = KnowledgeEntryForm
     fixed_on_change = ("agent",)
-    list_display = ["question", "agent", "updated_at"]
+    list_display = [clipped("question", 80), "agent", "updated_at"]
     list_select_related = ["agent"]
     list_filter = ["agent__tenant"]
     search_fields = ["question", "answer"]
@@ -202,7 +203,8 @@ class KnowledgeEntryAdmin(TenantFixedOnChange, admin.ModelAdmin):
 
 @admin.register(AgentConfig)
 class AgentConfigAdmin(TenantFixedOnChange, admin.ModelAdmin):
-    list_display = ["tenant", "llm_base_url", "llm_model", "llm_api_key_env", "updated_at"]
+    list_display = ["tenant", clipped("llm_base_url", 40, description="LLM base URL"), clipped("llm_model", 30),
+                    clipped("llm_api_key_env", 30, description="LLM API key env"), "updated_at"]
     list_select_related = ["tenant"]
     exclude = ["llm_api_key"]
 

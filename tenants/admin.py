@@ -10,6 +10,7 @@ from django.contrib import messages
 from tenants.models import ApiKey, Membership, Tenant, Tier
 from tenants.services import issue_api_key, onboard_tenant, reactivate_tenant, revoke_api_key, suspend_tenant
 from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 
 class OnboardForm(forms.Form):
@@ -156,7 +157,7 @@ class MembershipAdmin(admin.ModelAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"revoke": {"revoked_at__isempty": {"0"}}}
-    list_display = ["prefix", "name", "tenant", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", clipped("name", 30), "tenant", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "tenant__tier"]
     search_fields = ["prefix", "name", "tenant__slug", "tenant__name"]
     list_select_related = ["tenant"]
