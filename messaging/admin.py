@@ -98,7 +98,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"replay": {"status__exact": {str(s) for s in WebhookDelivery.OPEN}}}
-    list_display = ["pk", "event_type", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at",
+    list_display = ["pk", "event_type", clipped("endpoint", 50), "status", "attempts", "last_status_code", "next_attempt_at",
                     "created_at"]
     list_select_related = ["endpoint"]
     list_filter = ["status", "event_type"]

@@ -17,7 +17,7 @@ from django.utils.text import Truncator
 def clip(value, chars: int = 40) -> str:
     if value is None or value == "":
         return "—"
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     if len(text) <= chars:
         return text
     return format_html('<span class="clipped" title="{}">{}</span>', text, Truncator(text).chars(chars))

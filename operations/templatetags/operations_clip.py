@@ -8,4 +8,4 @@ register = template.Library()
 @register.filter
 def clip(value, chars=40):
     """`{{ value|clip:60 }}`: cut to 60 characters, the whole value in a title."""
-    return clip_value(value if isinstance(value, str | list | dict) or value is None else str(value), int(chars))
+    return clip_value(value, int(chars))
