@@ -152,8 +152,8 @@ class AgentAdmin(TenantFixedOnChange, admin.ModelAdmin):
 @admin.register(Trigger)
 class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = TriggerForm
-    list_display = ["pk", "tenant", "agent", "kind", clipped("keywords", 40), "match", clipped("pattern", 30), "priority",
-                    "active", clipped("disabled_reason", 40)]
+    list_display = ["pk", "tenant", "agent", "kind", clipped("keywords", 40), "match", clipped("pattern", 30),
+                    "priority", "active", clipped("disabled_reason", 40)]
     list_select_related = ["tenant", "agent"]
     list_filter = ["kind", "active", "tenant"]
     raw_id_fields = ["agent"]

@@ -44,7 +44,8 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(PendingStatus)
 class PendingStatusAdmin(admin.ModelAdmin):
-    list_display = [clipped("provider_message_id", 40, description="provider message id"), "status", "tenant", "created_at"]
+    list_display = [clipped("provider_message_id", 40, description="provider message id"), "status", "tenant",
+                    "created_at"]
     list_select_related = ["tenant"]
     list_filter = ["status"]
 
@@ -98,8 +99,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"replay": {"status__exact": {str(s) for s in WebhookDelivery.OPEN}}}
-    list_display = ["pk", "event_type", clipped("endpoint", 50), "status", "attempts", "last_status_code", "next_attempt_at",
-                    "created_at"]
+    list_display = ["pk", "event_type", clipped("endpoint", 50), "status", "attempts", "last_status_code",
+                    "next_attempt_at", "created_at"]
     list_select_related = ["endpoint"]
     list_filter = ["status", "event_type"]
     search_fields = ["event_id"]

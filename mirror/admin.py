@@ -44,8 +44,8 @@ class MirrorStatusAdmin(admin.ModelAdmin):
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"retry": {"resolved_at__isempty": {"0"}}}
-    list_display = ["pk", "tenant", "kind", "object_id", clipped("event_type", 30), "attempts", "created_at", "retried_at",
-                    "resolved_at", clipped("error", 60)]
+    list_display = ["pk", "tenant", "kind", "object_id", clipped("event_type", 30), "attempts", "created_at",
+                    "retried_at", "resolved_at", clipped("error", 60)]
     list_select_related = ["tenant"]
     list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "tenant"]
     search_fields = ["event_id", "error"]

@@ -214,7 +214,8 @@ def _operator_data() -> None:
                                 "the Spanish and Portuguese Speaking Markets",
                            slug="northwind-traders-international-" + "n" * 30, tier=tier("professional"))
     MembershipFactory(tenant=tenant, user=UserFactory(username="a.very.long.username.of.a.support.agent." + "u" * 50))
-    slot = SlotFactory(tier=tenant.tier, name="waha-eu-west-1-production-shared-pool-for-business-tier-03", base_url=LONG_URL[:190], state="degraded",
+    slot = SlotFactory(tier=tenant.tier, name="waha-eu-west-1-production-shared-pool-for-business-tier-03",
+                       base_url=LONG_URL[:190], state="degraded",
                        last_health_at=timezone.now(), last_health_error=TRACEBACK, consecutive_failures=7)
     AssignmentFactory(tenant=tenant, slot=slot)
     SlotFactory.create_batch(6, tenants=4, last_health_error=TRACEBACK)
@@ -223,7 +224,8 @@ def _operator_data() -> None:
     KnowledgeEntryFactory(agent=agent)
     AgentConfigFactory(tenant=tenant)
     for _ in range(3):
-        contact = ContactFactory(tenant=tenant, name="Maria Fernanda de los Santos Gutiérrez y Fernández de Córdoba (customer since 2019, VIP)")
+        contact = ContactFactory(tenant=tenant, name="Maria Fernanda de los Santos Gutiérrez y Fernández de Córdoba "
+                                                      "(customer since 2019, VIP)")
         conversation = ConversationFactory(contact=contact, tenant=tenant)
         MessageFactory(conversation=conversation, text=WORDS)
         MessageFactory(conversation=conversation, text=TOKEN, direction="out", status="failed",

@@ -1,7 +1,6 @@
 """A killed worker's scheduler child goes with it, and its scheduler lock is not kept."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import psutil
 import pytest
 from rq.scheduler import RQScheduler
 
+from tests.processes import stop_group
 from tests.waiting import wait_until
 from waplatform.redis import get_redis
 
@@ -48,15 +48,10 @@ def test_a_killed_worker_takes_its_scheduler_child_and_lock_with_it(tmp_path):
         assert not scheduler.is_running() or scheduler.status() == psutil.STATUS_ZOMBIE, "scheduler child outlived its worker"
         # The replacement worker takes the lock over at once, not after the lock's TTL.
         new_owner = wait_until(lambda: (o := lock_owner()) and o != first_owner and o, timeout=15,
-                             message="the lock taken over by the replacement worker")
+                               message="the lock taken over by the replacement worker")
         assert new_owner != first_owner
     finally:
-        os.killpg(pool.pid, signal.SIGTERM)
-        try:
-            pool.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(pool.pid, signal.SIGKILL)
-            pool.wait()
+        stop_group(pool, timeout=20)
 
 
 def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
@@ -81,7 +76,8 @@ def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
     )
     client = Redis(port=port)
     try:
-        wait_until(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60, message="a scheduler lock")
+        wait_until(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60,
+                   message="a scheduler lock")
         own_redis.process.kill()
         own_redis.process.wait()
         time.sleep(3)  # long enough for the scheduler's next cycle to meet the outage
@@ -89,12 +85,7 @@ def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
 
         job = Queue("maintenance", connection=client).enqueue_in(timedelta(seconds=1), "time.sleep", 0)
         wait_until(lambda: job.get_status(refresh=True) == "finished", timeout=20,
-                 message="the delayed job run after the restart")
+                   message="the delayed job run after the restart")
     finally:
-        os.killpg(pool.pid, signal.SIGTERM)
-        try:
-            pool.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(pool.pid, signal.SIGKILL)
-            pool.wait()
+        stop_group(pool, timeout=20)
         own_redis.stop()
