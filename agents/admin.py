@@ -10,6 +10,8 @@ from django.utils.html import format_html, format_html_join
 
 from agents import services
 from agents.models import Agent, AgentConfig, AgentReply, AgentSwitch, ConversationState, KnowledgeEntry, Trigger
+from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 
 HISTORY_ROWS = 50  # newest rows a change page shows; the link goes to the full filtered list
@@ -44,6 +46,12 @@ class AgentForm(ServiceCheckedForm):
     @staticmethod
     def service_check(instance):
         services.check_agent(agent=instance)
+
+    def _get_validation_exclusions(self):
+        # Without this the one-default constraint refuses the form: ticking "default" on
+        # another agent is how the flag moves (the service unsets the old one in the same
+        # transaction, and the constraint still guards the table).
+        return {*super()._get_validation_exclusions(), "is_default"}
 
 
 class TriggerForm(ServiceCheckedForm):
@@ -144,8 +152,8 @@ class AgentAdmin(TenantFixedOnChange, admin.ModelAdmin):
 @admin.register(Trigger)
 class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = TriggerForm
-    list_display = ["pk", "tenant", "agent", "kind", "keywords", "match", "pattern", "priority", "active",
-                    "disabled_reason"]
+    list_display = ["pk", "tenant", "agent", "kind", clipped("keywords", 40), "match", clipped("pattern", 30),
+                    "priority", "active", clipped("disabled_reason", 40)]
     list_select_related = ["tenant", "agent"]
     list_filter = ["kind", "active", "tenant"]
     raw_id_fields = ["agent"]
@@ -172,7 +180,7 @@ class TriggerAdmin(TenantFixedOnChange, admin.ModelAdmin):
 class KnowledgeEntryAdmin(TenantFixedOnChange, admin.ModelAdmin):
     form = KnowledgeEntryForm
     fixed_on_change = ("agent",)
-    list_display = ["question", "agent", "updated_at"]
+    list_display = [clipped("question", 80), "agent", "updated_at"]
     list_select_related = ["agent"]
     list_filter = ["agent__tenant"]
     search_fields = ["question", "answer"]
@@ -195,7 +203,8 @@ class KnowledgeEntryAdmin(TenantFixedOnChange, admin.ModelAdmin):
 
 @admin.register(AgentConfig)
 class AgentConfigAdmin(TenantFixedOnChange, admin.ModelAdmin):
-    list_display = ["tenant", "llm_base_url", "llm_model", "llm_api_key_env", "updated_at"]
+    list_display = ["tenant", clipped("llm_base_url", 40, description="LLM base URL"), clipped("llm_model", 30),
+                    clipped("llm_api_key_env", 30, description="LLM API key env"), "updated_at"]
     list_select_related = ["tenant"]
     exclude = ["llm_api_key"]
 
@@ -213,7 +222,9 @@ class AgentConfigAdmin(TenantFixedOnChange, admin.ModelAdmin):
 
 
 @admin.register(ConversationState)
-class ConversationStateAdmin(admin.ModelAdmin):
+class ConversationStateAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    # Resume stays offered for automated conversations too: it also lifts a pause after a manual reply.
+    actions_not_applying = {"hand_off": {"owner__exact": {ConversationState.Owner.HUMAN}}}
     list_display = ["conversation", "tenant", "active_agent", "owner", "automation_paused_until", "last_switch_at"]
     list_select_related = ["tenant", "active_agent", "conversation__contact"]
     list_filter = ["owner", "tenant"]
@@ -239,9 +250,12 @@ class ConversationStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Hand off to a person", permissions=["change"])
     def hand_off(self, request, queryset):
-        for state in queryset.select_related("conversation"):
+        states = list(queryset.exclude(owner=ConversationState.Owner.HUMAN).select_related("conversation"))
+        for state in states:
             services.handoff(conversation=state.conversation, note=f"admin: {request.user}")
-        self.message_user(request, f"{queryset.count()} conversation(s) handed to a person.")
+        held = len(queryset) - len(states)
+        self.message_user(request, f"{len(states)} conversation(s) handed to a person"
+                          + (f"; {held} already with a person" if held else "") + ".")
 
     @admin.action(description="Resume automation", permissions=["change"])
     def resume_automation(self, request, queryset):

@@ -1,10 +1,10 @@
 from django import forms
 from django.contrib import admin
-from django.utils.text import Truncator
 
 from messaging import webhooks_out
 from messaging.models import Contact, Conversation, Message, PendingStatus, WebhookDelivery, WebhookEndpoint
 from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clip, clipped
 
 
 @admin.register(Contact)
@@ -25,7 +25,8 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["pk", "tenant", "direction", "type", "text_preview", "status", "contact", "accepted_at", "error_code"]
+    list_display = ["pk", "tenant", "direction", "type", "text_preview", "status", "contact", "accepted_at",
+                    clipped("error_code", 20)]
     list_select_related = ["tenant", "contact"]
     list_filter = ["status", "direction", "type", "tenant"]
     search_fields = ["provider_message_id", "idempotency_key", "contact__wa_id"]
@@ -38,12 +39,13 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="text")
     def text_preview(self, obj):
-        return Truncator(obj.text).chars(60) if obj.text else "—"
+        return clip(obj.text, 60)
 
 
 @admin.register(PendingStatus)
 class PendingStatusAdmin(admin.ModelAdmin):
-    list_display = ["provider_message_id", "status", "tenant", "created_at"]
+    list_display = [clipped("provider_message_id", 40, description="provider message id"), "status", "tenant",
+                    "created_at"]
     list_select_related = ["tenant"]
     list_filter = ["status"]
 
@@ -66,7 +68,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     """Writes go through webhooks_out's services, which check the URL against the egress rules."""
 
     form = WebhookEndpointForm
-    list_display = ["url", "tenant", "event_types", "active", "created_at"]
+    list_display = [clipped("url", 50, description="URL"), "tenant", clipped("event_types", 40), "active", "created_at"]
     list_select_related = ["tenant"]
     list_filter = ["active", "tenant"]
 
@@ -97,8 +99,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"replay": {"status__exact": {str(s) for s in WebhookDelivery.OPEN}}}
-    list_display = ["pk", "event_type", "endpoint", "status", "attempts", "last_status_code", "next_attempt_at",
-                    "created_at"]
+    list_display = ["pk", "event_type", clipped("endpoint", 50), "status", "attempts", "last_status_code",
+                    "next_attempt_at", "created_at"]
     list_select_related = ["endpoint"]
     list_filter = ["status", "event_type"]
     search_fields = ["event_id"]

@@ -39,6 +39,20 @@ def refused(exc: DjangoValidationError) -> ValidationError:
     return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
 
 
+def validated(serializer_class, request, **options) -> dict:
+    serializer = serializer_class(data=request.data, **options)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def call_service(fn, **kwargs):
+    """`fn(**kwargs)`, a refusal of the service answered as a 400 naming the same fields."""
+    try:
+        return fn(**kwargs)
+    except DjangoValidationError as exc:
+        raise refused(exc) from None
+
+
 def acting_user(request):
     """The signed-in person behind the request, or None for an API key."""
     return request.auth.user if isinstance(request.auth, MemberAccess) else None
@@ -62,17 +76,12 @@ class ConversationTeamActions:
         return Response(self.get_serializer(self.get_queryset().get(pk=conversation.pk)).data)
 
     def _call(self, fn, **kwargs):
-        try:
-            return self._answer(fn(conversation=self.get_object(), by=acting_user(self.request), **kwargs))
-        except DjangoValidationError as exc:
-            raise refused(exc) from None
+        return self._answer(call_service(fn, conversation=self.get_object(), by=acting_user(self.request), **kwargs))
 
     @extend_schema(request=AssignSerializer)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
-        serializer = AssignSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._call(services.assign_conversation, assignee_id=serializer.validated_data["assignee"])
+        return self._call(services.assign_conversation, assignee_id=validated(AssignSerializer, request)["assignee"])
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
@@ -87,16 +96,13 @@ class ConversationTeamActions:
     @extend_schema(request=SnoozeSerializer)
     @action(detail=True, methods=["post"])
     def snooze(self, request, pk=None):
-        serializer = SnoozeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._call(services.snooze_conversation, until=serializer.validated_data["until"])
+        return self._call(services.snooze_conversation, until=validated(SnoozeSerializer, request)["until"])
 
     @extend_schema(request=ConversationLabelsSerializer)
     @action(detail=True, methods=["put"], url_path="labels")
     def set_labels(self, request, pk=None):
-        serializer = ConversationLabelsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._call(services.set_conversation_labels, names=serializer.validated_data["labels"])
+        return self._call(services.set_conversation_labels,
+                          names=validated(ConversationLabelsSerializer, request)["labels"])
 
     @extend_schema(request=NoteSerializer, responses=NoteSerializer(many=True))
     @action(detail=True, methods=["get", "post"])
@@ -104,13 +110,8 @@ class ConversationTeamActions:
         require_member(request)
         conversation = self.get_object()
         if request.method == "POST":
-            serializer = NoteSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            try:
-                note = services.create_note(conversation=conversation, author=acting_user(request),
-                                            body=serializer.validated_data["body"])
-            except DjangoValidationError as exc:
-                raise refused(exc) from None
+            note = call_service(services.create_note, conversation=conversation, author=acting_user(request),
+                                body=validated(NoteSerializer, request)["body"])
             return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
         notes = Note.objects.filter(conversation=conversation).select_related("author").order_by("-pk")[:200]
         return Response(NoteSerializer(reversed(list(notes)), many=True).data)
@@ -158,12 +159,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @extend_schema(request=ContactUpdateSerializer, responses=ContactDetailSerializer)
     def partial_update(self, request, pk=None):
         contact = self.get_object()
-        serializer = ContactUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            contact = services.update_contact(contact=contact, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise refused(exc) from None
+        contact = call_service(services.update_contact, contact=contact, **validated(ContactUpdateSerializer, request))
         return Response(ContactDetailSerializer(contact).data)
 
 
@@ -174,12 +170,7 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
     pagination_class = None
 
     def create(self, request):
-        serializer = LabelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            label = services.create_label(tenant=self.tenant, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise refused(exc) from None
+        label = call_service(services.create_label, tenant=self.tenant, **validated(LabelSerializer, request))
         return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
@@ -194,22 +185,14 @@ class CannedReplyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     pagination_class = None
 
     def create(self, request):
-        serializer = CannedReplySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            reply = services.create_canned_reply(tenant=self.tenant, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise refused(exc) from None
+        reply = call_service(services.create_canned_reply, tenant=self.tenant,
+                             **validated(CannedReplySerializer, request))
         return Response(CannedReplySerializer(reply).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         reply = self.get_object()
-        serializer = CannedReplySerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        try:
-            reply = services.update_canned_reply(reply=reply, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise refused(exc) from None
+        reply = call_service(services.update_canned_reply, reply=reply,
+                             **validated(CannedReplySerializer, request, partial=True))
         return Response(CannedReplySerializer(reply).data)
 
     def destroy(self, request, pk=None):
@@ -245,7 +228,5 @@ class InboxSettingsView(TenantScopedGenericAPIView):
         return Response(InboxSettingsSerializer(services.inbox_settings(tenant=self.tenant)).data)
 
     def patch(self, request):
-        serializer = InboxSettingsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        row = services.update_inbox_settings(tenant=self.tenant, **serializer.validated_data)
+        row = services.update_inbox_settings(tenant=self.tenant, **validated(InboxSettingsSerializer, request))
         return Response(InboxSettingsSerializer(row).data)

@@ -5,11 +5,13 @@ from django.utils import timezone
 
 from mirror import services
 from mirror.models import Backlog, DeadLetter, MirrorStatus
+from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 
 @admin.register(MirrorStatus)
 class MirrorStatusAdmin(admin.ModelAdmin):
-    list_display = ["tenant", "last_event_type", "last_event_at", "last_synced_at", "lag", "behind_for",
+    list_display = ["tenant", clipped("last_event_type", 30), "last_event_at", "last_synced_at", "lag", "behind_for",
                     "consecutive_failures", "total_failures", "open_dead_letters", "last_error_at"]
     list_select_related = ["tenant"]
     search_fields = ["tenant__slug", "tenant__name", "last_event_id"]
@@ -40,9 +42,10 @@ class MirrorStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ["pk", "tenant", "kind", "object_id", "event_type", "attempts", "created_at", "retried_at",
-                    "resolved_at", "short_error"]
+class DeadLetterAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    actions_not_applying = {"retry": {"resolved_at__isempty": {"0"}}}
+    list_display = ["pk", "tenant", "kind", "object_id", clipped("event_type", 30), "attempts", "created_at",
+                    "retried_at", "resolved_at", clipped("error", 60)]
     list_select_related = ["tenant"]
     list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "tenant"]
     search_fields = ["event_id", "error"]
@@ -52,17 +55,15 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="error")
-    def short_error(self, obj):
-        return obj.error[:120]
-
     @admin.action(description="Retry the write now", permissions=["change"])
     def retry(self, request, queryset):
         count = 0
         for dead_letter in queryset.filter(resolved_at__isnull=True):
             services.retry_dead_letter(dead_letter=dead_letter)
             count += 1
-        self.message_user(request, f"{count} mirror write(s) queued again; each resolves when it succeeds.")
+        resolved = len(queryset) - count
+        self.message_user(request, f"{count} mirror write(s) queued again; each resolves when it succeeds."
+                          + (f" {resolved} already resolved, left alone." if resolved else ""))
 
 
 @admin.register(Backlog)

@@ -3,11 +3,11 @@ from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
 from pooling import services
 from pooling.models import Assignment, CloudNumber, PoolSnapshot, SessionEvent, Slot, WhatsAppSession
 from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 # History inlines show the latest rows only: a slot or a session gathers history
 # for as long as it lives, and the change page must not grow with it.
@@ -55,7 +55,8 @@ class SlotForm(forms.ModelForm):
 
 @admin.register(Slot)
 class SlotAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
-    list_display = ["__str__", "tier", "state", "dialect", "provisioner", "used_of_capacity", "short_base_url",
+    list_display = ["__str__", "tier", "state", "dialect", "provisioner", "used_of_capacity",
+                    clipped("base_url", 40, description="base URL"),
                     "last_health_at", "consecutive_failures"]
     actions_not_applying = {
         "health_check_now": {"state__exact": {"retired"}},
@@ -74,10 +75,6 @@ class SlotAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "assignment_history"]
-
-    @admin.display(description="base URL", ordering="base_url")
-    def short_base_url(self, obj):
-        return Truncator(obj.base_url).chars(40) if obj.base_url else "—"
 
     @admin.display(description="used / capacity")
     def used_of_capacity(self, obj):
@@ -182,7 +179,7 @@ class WhatsAppSessionAdmin(ReadOnlyAdmin):
 
 @admin.register(SessionEvent)
 class SessionEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "session", "status", "slot", "note"]
+    list_display = ["at", "session", "status", "slot", clipped("note", 60)]
     list_filter = ["status"]
     search_fields = ["session__name", "note"]
     list_select_related = ["session", "slot"]
@@ -238,7 +235,7 @@ class CloudNumberAdmin(admin.ModelAdmin):
 
 @admin.register(PoolSnapshot)
 class PoolSnapshotAdmin(ReadOnlyAdmin):
-    list_display = ["taken_at", "tier", "capacity", "used", "waiting", "utilisation", "slots_by_state"]
+    list_display = ["taken_at", "tier", "capacity", "used", "waiting", "utilisation", clipped("slots_by_state", 60)]
     list_filter = ["tier"]
     list_select_related = ["tier"]
     date_hierarchy = "taken_at"

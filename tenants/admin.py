@@ -10,6 +10,7 @@ from django.contrib import messages
 from tenants.models import ApiKey, Membership, Tenant, Tier
 from tenants.services import issue_api_key, onboard_tenant, reactivate_tenant, revoke_api_key, suspend_tenant
 from waplatform.admin_actions import ActionsWhereTheyApply
+from waplatform.admin_display import clipped
 
 
 class OnboardForm(forms.Form):
@@ -18,6 +19,10 @@ class OnboardForm(forms.Form):
     slug = forms.SlugField(max_length=64, required=False, help_text="Leave empty to derive it from the name.")
     inbox_username = forms.CharField(max_length=150, help_text="The tenant's first inbox member (its owner).")
     inbox_email = forms.EmailField(required=False)
+
+
+def _left_alone(count: int, why: str) -> str:
+    return f"; {count} {why}, left as they were" if count else ""
 
 
 def _key_page(request, admin_site, title: str, **context) -> TemplateResponse:
@@ -62,7 +67,11 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
+    actions_not_applying = {
+        "suspend": {"status__exact": {Tenant.Status.SUSPENDED}},
+        "reactivate": {"status__exact": {Tenant.Status.ACTIVE}},
+    }
     list_display = ["name", "slug", "tier", "status", "member_count", "created_at"]
     list_filter = ["tier", "status"]
     search_fields = ["name", "slug"]
@@ -121,15 +130,19 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend (sends and webhooks wait, agents stop, API writes refused)",
                   permissions=["change"])
     def suspend(self, request, queryset):
-        for tenant in queryset:
+        tenants = list(queryset.filter(status=Tenant.Status.ACTIVE))
+        for tenant in tenants:
             suspend_tenant(tenant=tenant)
-        self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.WARNING)
+        self.message_user(request, f"Suspended {len(tenants)} tenant(s)"
+                          + _left_alone(len(queryset) - len(tenants), "already suspended") + ".", messages.WARNING)
 
     @admin.action(description="Reactivate (what waited is sent)", permissions=["change"])
     def reactivate(self, request, queryset):
-        for tenant in queryset:
+        tenants = list(queryset.filter(status=Tenant.Status.SUSPENDED))
+        for tenant in tenants:
             reactivate_tenant(tenant=tenant)
-        self.message_user(request, f"Reactivated {queryset.count()} tenant(s).")
+        self.message_user(request, f"Reactivated {len(tenants)} tenant(s)"
+                          + _left_alone(len(queryset) - len(tenants), "already active") + ".")
 
 
 @admin.register(Membership)
@@ -144,7 +157,7 @@ class MembershipAdmin(admin.ModelAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
     actions_not_applying = {"revoke": {"revoked_at__isempty": {"0"}}}
-    list_display = ["prefix", "name", "tenant", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", clipped("name", 30), "tenant", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "tenant__tier"]
     search_fields = ["prefix", "name", "tenant__slug", "tenant__name"]
     list_select_related = ["tenant"]

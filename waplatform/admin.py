@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from waplatform.models import OutboxEvent
+from waplatform.admin_display import clipped
 
 
 class UndeliveredFilter(admin.SimpleListFilter):
@@ -22,7 +23,8 @@ class UndeliveredFilter(admin.SimpleListFilter):
 class OutboxEventAdmin(admin.ModelAdmin):
     """Read-only: the relay owns these rows; an operator looks here for which subscriber fails and why."""
 
-    list_display = ["id", "type", "tenant_id", "ordering_key", "created_at", "delivered_at", "attempts", "pending"]
+    list_display = ["id", clipped("type", 30), "tenant_id", clipped("ordering_key", 30), "created_at", "delivered_at",
+                    "attempts", clipped("pending", 40)]
     list_filter = [UndeliveredFilter, "type"]
     search_fields = ["event_id", "ordering_key"]
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]

@@ -19,7 +19,7 @@ import functools
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 
 PREFIX = "enc:v1:"
@@ -102,6 +102,24 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "" or isinstance(value, Ciphertext):
             return value
         return encrypt(str(value))
+
+    def value_to_string(self, obj):
+        # dumpdata writes this: a fixture file is a database dump too, so it holds the token.
+        value = self.value_from_object(obj)
+        return encrypt(value) if value else value
+
+    def to_python(self, value):
+        # loaddata reads a token back as a token, stored as it is (a plaintext value, as a
+        # hand-written fixture has, is encrypted on save like any other). One that no key
+        # opens is refused here rather than stored and found unreadable at its first use.
+        if isinstance(value, str) and value.startswith(PREFIX) and not isinstance(value, Ciphertext):
+            try:
+                _fernet(keys()).decrypt(value[len(PREFIX):].encode())
+            except InvalidToken:
+                raise ValidationError("This is an encrypted secret that no key in SECRETS_ENCRYPTION_KEYS "
+                                      "decrypts; load it where the key it was made with is set.") from None
+            return Ciphertext(value)
+        return super().to_python(value)
 
     def formfield(self, **kwargs):
         # Admin forms: a password input that never shows the secret, optional (blank = keep).

@@ -88,6 +88,47 @@ def test_an_agent_switched_off_in_the_admin_gets_no_more_conversations(admin_cli
     assert _routed_agent(tenant, "the price?").name == "Help desk"
 
 
+AGENT_FORM = {"kind": "knowledge_base", "active": "on", "greeting": "", "fallback_text": "",
+              "confidence_threshold": "", "on_low_confidence": "fallback", "llm_base_url": "", "llm_model": "",
+              "llm_api_key_env": "", "temperature": "0.3", "system_prompt": "",
+              "triggers-TOTAL_FORMS": "0", "triggers-INITIAL_FORMS": "0",
+              "knowledge-TOTAL_FORMS": "0", "knowledge-INITIAL_FORMS": "0"}
+
+
+def test_ticking_default_on_another_agent_moves_the_flag_to_it(admin_client, routed_tenant):
+    tenant, sales, _ = routed_tenant
+    help_desk = Agent.objects.get(tenant=tenant, name="Help desk")
+
+    answer = admin_client.post(reverse("admin:agents_agent_change", args=[sales.pk]),
+                               {**AGENT_FORM, "name": "Sales", "is_default": "on"})
+
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert list(Agent.objects.filter(tenant=tenant, is_default=True)) == [sales]
+    assert Agent.objects.get(pk=help_desk.pk).version == help_desk.version + 1  # its cached answers are stale
+    assert _routed_agent(tenant, "hello").name == "Sales"
+
+
+def test_an_agent_added_as_default_takes_the_flag_from_the_old_one(admin_client, routed_tenant):
+    tenant, _, _ = routed_tenant
+
+    answer = admin_client.post(reverse("admin:agents_agent_add"),
+                               {**AGENT_FORM, "tenant": tenant.pk, "name": "Night desk", "is_default": "on"})
+
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert [a.name for a in Agent.objects.filter(tenant=tenant, is_default=True)] == ["Night desk"]
+
+
+def test_taking_the_default_flag_leaves_other_tenants_default_alone(admin_client, routed_tenant):
+    tenant, sales, _ = routed_tenant
+    other = TenantFactory()
+    other_default = services.create_agent(tenant=other, name="Help desk", kind="knowledge_base", is_default=True)
+
+    admin_client.post(reverse("admin:agents_agent_change", args=[sales.pk]),
+                      {**AGENT_FORM, "name": "Sales", "is_default": "on"})
+
+    assert Agent.objects.get(pk=other_default.pk).is_default
+
+
 def test_what_the_service_refuses_the_admin_form_shows(admin_client, routed_tenant):
     tenant, sales, trigger = routed_tenant
     form = {"tenant": tenant.pk, "agent": sales.pk, "kind": "regex", "keywords": "[]", "match": "contains",

@@ -15,20 +15,16 @@ runs on it, hence DJANGO_ALLOW_ASYNC_UNSAFE for these tests only.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-import httpx
 import pytest
-from django.db import connection
 
 from tests.bridges.conftest import REPO_ROOT, free_port, spawn_sandbox  # noqa: F401  (fixture)
-from tests.waiting import wait_until
+from tests.processes import daphne_command, shared_database_url, stop_group, wait_answering
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -52,26 +48,6 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def _database_url() -> str:
-    """The test database, for processes of our own (the test run created it already)."""
-    s = connection.settings_dict
-    if s["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{s['NAME']}"
-    auth = f"{quote(s['USER'] or '')}:{quote(s['PASSWORD'] or '')}@" if s["USER"] else ""
-    return f"postgres://{auth}{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 @dataclass
 class RunningPlatform:
     url: str
@@ -87,20 +63,11 @@ class RunningPlatform:
                                 start_new_session=True)
 
     def start_web(self) -> None:
-        self.web = self._spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                                          "waplatform.asgi:application"])
-
-        def healthy() -> bool:
-            assert self.web.poll() is None, f"daphne exited; see {self.logs / 'daphne.log'}"
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(healthy, timeout=30, interval=0.1, message="daphne to answer /healthz")
+        self.web = self._spawn("daphne", daphne_command(self.port))
+        wait_answering(self.web, f"{self.url}/healthz", log=self.logs / "daphne.log")
 
     def stop_web(self) -> None:
-        _stop(self.web)
+        stop_group(self.web)
 
     def start_workers(self) -> None:
         self.workers = self._spawn("workers", [sys.executable, "manage.py", "run_worker_pool", "high", "medium",
@@ -109,7 +76,7 @@ class RunningPlatform:
     def stop(self) -> None:
         for process in (self.web, self.workers):
             if process is not None:
-                _stop(process)
+                stop_group(process)
 
 
 def _platform(name: str, tmp_path_factory) -> RunningPlatform:
@@ -120,7 +87,7 @@ def _platform(name: str, tmp_path_factory) -> RunningPlatform:
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "waplatform.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": shared_database_url(),
         "PUBLIC_BASE_URL": url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "WHITENOISE_USE_FINDERS": "true",
@@ -169,7 +136,7 @@ def shared_platform(_module_platform, transactional_db, settings) -> Iterator[Ru
         _module_platform.start_workers()
         yield _module_platform
     finally:
-        _stop(_module_platform.workers)
+        stop_group(_module_platform.workers)
 
 
 @pytest.fixture(scope="module")

@@ -21,16 +21,15 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
 
+from tests.processes import daphne_command, shared_database_url, stop_group, wait_answering
 from waplatform.embedded_redis import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,17 +45,6 @@ def nginx_binary() -> str:
     if path is None:
         pytest.skip("nginx is not installed: apt-get install nginx (`make test-deps` and .ci/run install it)")
     return path
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
@@ -89,28 +77,6 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def database_url() -> str:
-    """The test database, for the daphne processes (the test run created it already)."""
-    from django.db import connection
-
-    s = connection.settings_dict
-    if s["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{s['NAME']}"
-    auth = f"{quote(s['USER'] or '')}:{quote(s['PASSWORD'] or '')}@" if s["USER"] else ""
-    return f"postgres://{auth}{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 @dataclass
 class Edge:
     url: str
@@ -131,13 +97,6 @@ def _spawn(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-
-
-def _answers(url: str, **kwargs) -> bool:
-    try:
-        return httpx.get(url, timeout=2, **kwargs).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @dataclass
@@ -175,7 +134,7 @@ def edge(django_db_setup, tmp_path_factory) -> Iterator[Edge]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "waplatform.settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": shared_database_url(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # Without --proxy-headers daphne leaves the scheme alone: only this setting makes Django see https.
         "TRUST_X_FORWARDED_PROTO": "true",
@@ -184,8 +143,7 @@ def edge(django_db_setup, tmp_path_factory) -> Iterator[Edge]:
         "LOG_LEVEL": "WARNING",
     }
     web = [
-        _spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "waplatform.asgi:application"],
-               env, root / f"daphne-{port}.log")
+        _spawn(daphne_command(port), env, root / f"daphne-{port}.log")
         for port in web_ports
     ]
     cert, cert_key = self_signed_certificate(root)
@@ -217,18 +175,14 @@ def edge(django_db_setup, tmp_path_factory) -> Iterator[Edge]:
                 tls=ssl.create_default_context(cafile=str(cert)), web=web, web_ports=web_ports)
     try:
         for process, port in zip(web, web_ports):
-            wait_until(lambda: process.poll() is not None or _answers(f"http://127.0.0.1:{port}/healthz"),
-                       f"daphne on {port} answering /healthz")
-            assert process.poll() is None, (root / f"daphne-{port}.log").read_text()[-3000:]
+            wait_answering(process, f"http://127.0.0.1:{port}/healthz", log=root / f"daphne-{port}.log")
         edge.nginx = _spawn([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                              "-e", str(prefix / "logs" / "error.log")], env, root / "nginx.out")
-        wait_until(lambda: edge.nginx.poll() is not None or _answers(f"{edge.url}/healthz", verify=edge.tls),
-                   "nginx answering /healthz through TLS")
-        assert edge.nginx.poll() is None, (prefix / "logs" / "error.log").read_text()[-3000:]
+        wait_answering(edge.nginx, f"{edge.url}/healthz", log=prefix / "logs" / "error.log", verify=edge.tls)
         yield edge
     finally:
         for process in [*web, *([edge.nginx] if edge.nginx else [])]:
-            stop(process)
+            stop_group(process)
 
 
 def test_api_call_through_tls_reaches_django_which_builds_https_urls(edge, account):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.deploy.redis_sentinel import SentinelCluster
-from tests.deploy.test_nginx import database_url
+from tests.processes import shared_database_url
 from tests.e2e.platform import Api, Launcher, wait_for
 
 # Transactional: the launcher runs on the test database (already migrated, so its migrate
@@ -50,7 +50,7 @@ def test_a_killed_redis_master_is_followed_and_no_accepted_message_is_lost(tmp_p
 
     (tmp_path / "redis").mkdir()
     cluster = SentinelCluster(tmp_path / "redis").start()
-    launcher = Launcher(tmp_path, REDIS_URL=cluster.url, DATABASE_URL=database_url())
+    launcher = Launcher(tmp_path, REDIS_URL=cluster.url, DATABASE_URL=shared_database_url())
     try:
         launcher.wait_ready()
         key = launcher.api_key()

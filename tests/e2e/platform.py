@@ -7,12 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 
+from tests.waiting import wait_until
 from waplatform import pidfiles
 from waplatform.embedded_redis import free_port
 
@@ -20,13 +20,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return wait_until(predicate, timeout=timeout, interval=interval, message=what)
 
 
 def alive(process: psutil.Process) -> bool:

@@ -118,3 +118,40 @@ def test_the_admin_never_shows_a_stored_secret_and_blank_keeps_it(admin_client, 
             "knowledge-TOTAL_FORMS": "0", "knowledge-INITIAL_FORMS": "0"}
     assert admin_client.post(reverse("admin:agents_agent_change", args=[agent.pk]), form).status_code == 302
     assert Agent.objects.get(pk=agent.pk).llm_api_key == "sk-agent-do-not-show"
+
+
+def test_dumpdata_writes_tokens_and_loaddata_reads_them_back(settings, tmp_path):
+    # given a slot and a webhook endpoint holding secrets
+    settings.SECRETS_ENCRYPTION_KEYS = [OLD_KEY]
+    slot = SlotFactory(api_key="bridge-key-not-in-dumps")
+    endpoint = webhooks_out.create_endpoint(tenant=TenantFactory(), url="https://93.184.216.34/x",
+                                            secret="whsec_not_in_dumps")
+    dump = tmp_path / "dump.json"
+
+    # when they are dumped, deleted and loaded again
+    call_command("dumpdata", "pooling.Slot", "messaging.WebhookEndpoint", output=str(dump), verbosity=0)
+    text = dump.read_text()
+    Slot.objects.filter(pk=slot.pk).delete()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+    call_command("loaddata", str(dump), verbosity=0)
+
+    # then the file holds tokens only, and the loaded rows read the same secrets
+    assert "bridge-key-not-in-dumps" not in text and "whsec_not_in_dumps" not in text
+    assert text.count("enc:v1:") == 3  # api_key, webhook_secret, secret
+    loaded = Slot.objects.get(pk=slot.pk)
+    assert (loaded.api_key, loaded.webhook_secret) == ("bridge-key-not-in-dumps", slot.webhook_secret)
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == "whsec_not_in_dumps"
+    assert stored(Slot, slot.pk, "api_key").startswith("enc:v1:")
+
+
+def test_loaddata_refuses_tokens_no_key_decrypts(settings, tmp_path):
+    settings.SECRETS_ENCRYPTION_KEYS = [OLD_KEY]
+    slot = SlotFactory(api_key="bridge-key")
+    dump = tmp_path / "dump.json"
+    call_command("dumpdata", "pooling.Slot", output=str(dump), verbosity=0)
+    Slot.objects.filter(pk=slot.pk).delete()
+
+    settings.SECRETS_ENCRYPTION_KEYS = [NEW_KEY]
+    with pytest.raises(Exception, match="no key in SECRETS_ENCRYPTION_KEYS decrypts"):
+        call_command("loaddata", str(dump), verbosity=0)
+    assert not Slot.objects.filter(pk=slot.pk).exists()

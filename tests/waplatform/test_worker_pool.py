@@ -1,7 +1,6 @@
 """A killed worker's scheduler child goes with it, and its scheduler lock is not kept."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,20 +11,12 @@ import psutil
 import pytest
 from rq.scheduler import RQScheduler
 
+from tests.processes import stop_group
+from tests.waiting import wait_until
 from waplatform.redis import get_redis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not within {timeout} s")
 
 
 def lock_owner() -> str | None:
@@ -42,7 +33,7 @@ def test_a_killed_worker_takes_its_scheduler_child_and_lock_with_it(tmp_path):
         start_new_session=True,
     )
     try:
-        first_owner = wait_for(lock_owner, timeout=60, what="a scheduler lock")
+        first_owner = wait_until(lock_owner, timeout=60, message="a scheduler lock")
 
         def worker_with_scheduler():
             for worker in psutil.Process(pool.pid).children():
@@ -50,22 +41,17 @@ def test_a_killed_worker_takes_its_scheduler_child_and_lock_with_it(tmp_path):
                     return worker, worker.children()[0]
             return None
 
-        worker, scheduler = wait_for(worker_with_scheduler, timeout=30, what="a worker's scheduler child")
+        worker, scheduler = wait_until(worker_with_scheduler, timeout=30, message="a worker's scheduler child")
         worker.kill()
 
         psutil.wait_procs([scheduler], timeout=10)
         assert not scheduler.is_running() or scheduler.status() == psutil.STATUS_ZOMBIE, "scheduler child outlived its worker"
         # The replacement worker takes the lock over at once, not after the lock's TTL.
-        new_owner = wait_for(lambda: (o := lock_owner()) and o != first_owner and o, timeout=15,
-                             what="the lock taken over by the replacement worker")
+        new_owner = wait_until(lambda: (o := lock_owner()) and o != first_owner and o, timeout=15,
+                               message="the lock taken over by the replacement worker")
         assert new_owner != first_owner
     finally:
-        os.killpg(pool.pid, signal.SIGTERM)
-        try:
-            pool.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(pool.pid, signal.SIGKILL)
-            pool.wait()
+        stop_group(pool, timeout=20)
 
 
 def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
@@ -90,20 +76,16 @@ def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
     )
     client = Redis(port=port)
     try:
-        wait_for(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60, what="a scheduler lock")
+        wait_until(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60,
+                   message="a scheduler lock")
         own_redis.process.kill()
         own_redis.process.wait()
         time.sleep(3)  # long enough for the scheduler's next cycle to meet the outage
         own_redis = EmbeddedRedis(port=port, data_dir=tmp_path / "redis", appendonly=False).start()
 
         job = Queue("maintenance", connection=client).enqueue_in(timedelta(seconds=1), "time.sleep", 0)
-        wait_for(lambda: job.get_status(refresh=True) == "finished", timeout=20,
-                 what="the delayed job run after the restart")
+        wait_until(lambda: job.get_status(refresh=True) == "finished", timeout=20,
+                   message="the delayed job run after the restart")
     finally:
-        os.killpg(pool.pid, signal.SIGTERM)
-        try:
-            pool.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(pool.pid, signal.SIGKILL)
-            pool.wait()
+        stop_group(pool, timeout=20)
         own_redis.stop()
