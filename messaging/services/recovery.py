@@ -49,14 +49,16 @@ def reclaim_orphaned_sends() -> int:
     redis = get_redis()
     epoch = redis_epoch.started_at(redis)
     lease = timedelta(seconds=settings.MESSAGE_SEND_LEASE_SECONDS)
-    verdicts: dict[str, bool] = {}
+    verdicts: dict[tuple[str, bool], bool] = {}
     by_queue: dict[str, list[int]] = {}
     for pk, owner, expires_at, queue in leased:
-        if owner not in verdicts:
-            verdicts[owner] = lease_owners.owner_is_dead(owner, leased_at=expires_at - lease, redis=redis,
-                                                         epoch_started_at=epoch)
+        leased_at = expires_at - lease
+        key = (owner, epoch is not None and leased_at.timestamp() >= epoch)
+        if key not in verdicts:
+            verdicts[key] = lease_owners.owner_is_dead(owner, leased_at=leased_at, redis=redis,
+                                                       epoch_started_at=epoch)
         # Conditional on the same owner: a job that took the message over since is left alone.
-        if verdicts[owner] and Message.objects.filter(pk=pk, status=Message.Status.SENDING,
+        if verdicts[key] and Message.objects.filter(pk=pk, status=Message.Status.SENDING,
                                                       lease_owner=owner).update(lease_expires_at=now):
             by_queue.setdefault(queue, []).append(pk)
     return sum(leases.requeue(job=DELIVER, queue=queue, ids=ids, due_now=Message.objects.none())
