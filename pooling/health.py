@@ -198,6 +198,7 @@ def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
         _reconcile_sessions(slot, report)
     if slot_ids is None:
         _retry_stuck_provisioning(report)
+        provisioners.remove_stale_pid_files()
     return report
 
 

@@ -121,3 +121,17 @@ def stop_local_process(slot: Slot) -> None:
         except psutil.Error:
             pass
     pid_file(slot.pk).unlink(missing_ok=True)
+
+
+def remove_stale_pid_files() -> int:
+    """Delete pid files whose process is gone (killed -9, crashed, or the pid reused since); returns how many.
+
+    A stale file misleads whoever reads var/run/bridges/ (an operator, a stop that would
+    wait for it); the health check clears them every cycle, and the launcher on start.
+    """
+    removed = 0
+    for path in run_dir().glob("*.pid"):
+        if pidfiles.recorded_process(path) is None:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

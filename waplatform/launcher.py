@@ -7,7 +7,8 @@ it), `worker[:QUEUE+QUEUE]`, `scheduler` (the Redis-leased one), `bridges`
 (this host's sandbox bridge workers are stopped with it).
 
 1. Redis: REDIS_URL if given, else an embedded server under var/redis.
-2. migrate, collectstatic, seed_demo.
+2. migrate; the previous run's local slots taken back (new bridge processes for
+   the same Slot rows: pooling.takeback); collectstatic, seed_demo.
 3. The processes of the Procfile, under waplatform.supervisor: daphne (HTTP +
    WebSocket), one rq WorkerPool per queue, and rq's CronScheduler. A child
    that exits is restarted with backoff (the embedded Redis too, on its AOF);
@@ -144,6 +145,12 @@ def main() -> int:
         demo = ""
         if roles.web:
             _run_step([python, manage, "migrate", "--noinput", "-v0"], env)
+        if bridges:
+            # Before any worker or health check runs: the previous run's slots get new processes,
+            # rather than being found dead and replaced by new slots (pooling.takeback).
+            for line in _run_step([python, manage, "take_back_local_slots"], env).splitlines():
+                log(line)
+        if roles.web:
             _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
             demo = _run_step([python, manage, "seed_demo"], env)
 
