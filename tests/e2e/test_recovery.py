@@ -37,11 +37,12 @@ def send(api: Api, n: int) -> list[int]:
     return ids
 
 
+@pytest.mark.timeout(900)
 def test_a_send_worker_killed_mid_send_is_sent_again_without_waiting_for_its_lease(tmp_path):
     # Paced sends wait inline, holding their message in `sending`: a kill finds one there.
     launcher = Launcher(tmp_path, PACING_BURST="1", PACING_INLINE_WAIT_SECONDS="30", **SLOW_PATH_OUT_OF_REACH)
     try:
-        launcher.wait_ready()
+        launcher.wait_ready(timeout=300)
         api = Api(launcher.base, launcher.api_key())
         api.working_session()
         ids = send(api, 4)
@@ -59,10 +60,11 @@ def test_a_send_worker_killed_mid_send_is_sent_again_without_waiting_for_its_lea
         launcher.close()
 
 
+@pytest.mark.timeout(900)
 def test_messages_whose_jobs_an_emptied_redis_lost_are_sent_without_the_sweep(tmp_path):
     launcher = Launcher(tmp_path, PACING_BURST="1", **SLOW_PATH_OUT_OF_REACH)
     try:
-        launcher.wait_ready()
+        launcher.wait_ready(timeout=300)
         api = Api(launcher.base, launcher.api_key())
         api.working_session()
         client = redis.Redis(port=launcher.redis_port)
@@ -78,10 +80,11 @@ def test_messages_whose_jobs_an_emptied_redis_lost_are_sent_without_the_sweep(tm
         launcher.close()
 
 
+@pytest.mark.timeout(900)
 def test_a_restart_takes_back_its_slots_and_leaves_no_new_slot_or_open_alert(tmp_path):
     first = Launcher(tmp_path)
     try:
-        first.wait_ready()
+        first.wait_ready(timeout=300)
         key = first.api_key()
         api = Api(first.base, key)
         api.working_session()
@@ -94,7 +97,7 @@ def test_a_restart_takes_back_its_slots_and_leaves_no_new_slot_or_open_alert(tmp
 
     second = Launcher(tmp_path)
     try:
-        second.wait_ready()
+        second.wait_ready(timeout=300)
         api = Api(second.base, key)
         wait_for(lambda: api.client.get("/session").json().get("status") == "WORKING", timeout=90,
                  what="the session working again", interval=0.3)
