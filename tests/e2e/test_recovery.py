@@ -6,6 +6,7 @@ hour), so a message can only arrive through the mechanism under test. Every wait
 """
 
 import sqlite3
+import time
 
 import psutil
 import pytest
@@ -52,9 +53,12 @@ def test_a_send_worker_killed_mid_send_is_sent_again_without_waiting_for_its_lea
         pool = launcher.child("run_worker_pool low")
         [worker] = [p for p in pool.children() if alive(p)]
         worker.kill()
+        killed_at = time.monotonic()
 
         wait_for(lambda: not alive(worker), timeout=10, what="the worker to die")
         assert api.status_of(caught) == "sending"
+        wait_for(lambda: api.status_of(caught) in SENT, timeout=120, what="the orphaned message sent", interval=0.2)
+        print(f"send worker killed -9 mid-send: its message sent {time.monotonic() - killed_at:.1f} s later")
         wait_for(lambda: all_sent(api, ids), timeout=120, what="every message sent", interval=0.5)
     finally:
         launcher.close()
@@ -74,8 +78,10 @@ def test_messages_whose_jobs_an_emptied_redis_lost_are_sent_without_the_sweep(tm
         wait_for(lambda: sum(api.status_of(m) == "queued" for m in ids) >= 2, timeout=30, what="paced messages")
 
         client.flushall()
+        flushed_at = time.monotonic()
 
-        wait_for(lambda: all_sent(api, ids), timeout=120, what="every message sent", interval=0.5)
+        wait_for(lambda: all_sent(api, ids), timeout=120, what="every message sent", interval=0.2)
+        print(f"FLUSHALL with {len(ids)} paced messages queued: all sent {time.monotonic() - flushed_at:.1f} s later")
     finally:
         launcher.close()
 
