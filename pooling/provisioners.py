@@ -96,6 +96,15 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
     raise ProvisioningError(f"sandbox worker on port {port} did not answer within the provisioning timeout")
 
 
+def stopping_marker() -> Path:
+    """Present while the launcher stops this host's bridges (waplatform.launcher writes it by this name)."""
+    return run_dir() / "stopping"
+
+
+def bridges_stopping() -> bool:
+    return stopping_marker().exists()
+
+
 def pid_file(slot_id: int) -> Path:
     return run_dir() / f"slot-{slot_id}.pid"
 

@@ -93,3 +93,22 @@ def test_a_dead_bridges_pid_file_is_removed_by_the_next_health_check(pool_env):
     # then the pid file is gone, and a live bridge's is kept
     assert not pid_file.exists()
     assert all(provisioners.pid_file(s.pk).exists() for s in Slot.objects.filter(state="ready"))
+
+
+def test_bridges_stopped_by_a_stopping_launcher_are_not_failed_over(pool_env):
+    """The launcher stops its bridges before its workers; a health check in between took every
+    local slot for dead, failed its tenants over and provisioned new slots on the way out."""
+    # given a working slot, and a launcher that has begun stopping (its bridges are going)
+    tenants, slot = working_pool(1)
+    provisioners.stopping_marker().touch()
+    os.kill(slot.pid, signal.SIGTERM)
+    wait_until(lambda: not provisioners.local_process_alive(slot), message="the bridge to stop")
+
+    # when a health check runs before the workers stop
+    report = health_cycle()
+
+    # then nothing is failed over, provisioned or alerted
+    slot.refresh_from_db()
+    assert report.down == [] and report.failed_over == 0
+    assert slot.state == "ready" and Slot.objects.count() == 1
+    assert not Alert.objects.filter(kind="slot_down").exists()
