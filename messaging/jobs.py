@@ -1,7 +1,7 @@
 """rq entry points: take ids, re-read, and do nothing when the work is already done."""
 
 from messaging import services, webhooks_out
-from messaging.services import media
+from messaging.services import media, recovery
 
 
 def deliver_message(message_id: int) -> str:
@@ -21,6 +21,16 @@ def resume_tenant(tenant_id: int) -> str:
 def sweep() -> list[str]:
     """Every minute on `maintenance` (waplatform/cron.py)."""
     return services.sweep().lines()
+
+
+def reclaim_orphaned_sends() -> int:
+    """Every ORPHAN_CHECK_SECONDS on `maintenance`: sends whose worker died get a job at once."""
+    return recovery.reclaim_orphaned_sends()
+
+
+def requeue_lost_jobs() -> list[str]:
+    """Enqueued when Redis lost its data (waplatform.redis_epoch)."""
+    return recovery.requeue_lost_jobs().lines()
 
 
 def fetch_media(media_id: int) -> str:

@@ -155,6 +155,9 @@ class Message(models.Model):
     # While `sending`, no other job may send it until the lease ends (a killed
     # worker's message becomes sendable again when it does).
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The process holding the lease (waplatform.lease_owners): a lease whose owner died
+    # ends at once (messaging.services.recovery) rather than when it runs out.
+    lease_owner = models.CharField(max_length=300, blank=True, default="")
     # A pacing reservation: the job that runs at this time sends without asking again.
     paced_until = models.DateTimeField(null=True, blank=True)
     sent_via_slot_id = models.PositiveIntegerField(null=True, blank=True)

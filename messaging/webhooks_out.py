@@ -303,6 +303,11 @@ def requeue_due_deliveries() -> int:
     return _requeue_heads(WebhookDelivery.objects.filter(next_attempt_at__lte=stuck_before))
 
 
+def requeue_deliveries_due_by(moment) -> int:
+    """After Redis lost its data (messaging.services.recovery): every open delivery due by `moment`."""
+    return _requeue_heads(WebhookDelivery.objects.filter(next_attempt_at__lte=moment))
+
+
 def requeue_tenant_deliveries(*, tenant_id: int) -> int:
     """After a reactivation: the tenant's open deliveries that came due while it was suspended."""
     return _requeue_heads(WebhookDelivery.objects.filter(endpoint__tenant_id=tenant_id,

@@ -185,6 +185,10 @@ def _retry_stuck_provisioning(report: HealthReport) -> None:
 def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
     report = HealthReport()
     slots = list(Slot.objects.filter(state__in=CHECKED_STATES))
+    if provisioners.bridges_stopping():
+        # The launcher stops its bridges before its workers: a check in between found every
+        # local slot dead, failed its tenants over and provisioned new slots on the way out.
+        slots = [s for s in slots if s.provisioner != Slot.Provisioner.LOCAL]
     if slot_ids is not None:
         slots = [s for s in slots if s.pk in slot_ids]
     report.checked = len(slots)
@@ -198,6 +202,7 @@ def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
         _reconcile_sessions(slot, report)
     if slot_ids is None:
         _retry_stuck_provisioning(report)
+        provisioners.remove_stale_pid_files()
     return report
 
 

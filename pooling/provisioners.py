@@ -96,6 +96,15 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
     raise ProvisioningError(f"sandbox worker on port {port} did not answer within the provisioning timeout")
 
 
+def stopping_marker() -> Path:
+    """Present while the launcher stops this host's bridges (waplatform.launcher writes it by this name)."""
+    return run_dir() / "stopping"
+
+
+def bridges_stopping() -> bool:
+    return stopping_marker().exists()
+
+
 def pid_file(slot_id: int) -> Path:
     return run_dir() / f"slot-{slot_id}.pid"
 
@@ -121,3 +130,17 @@ def stop_local_process(slot: Slot) -> None:
         except psutil.Error:
             pass
     pid_file(slot.pk).unlink(missing_ok=True)
+
+
+def remove_stale_pid_files() -> int:
+    """Delete pid files whose process is gone (killed -9, crashed, or the pid reused since); returns how many.
+
+    A stale file misleads whoever reads var/run/bridges/ (an operator, a stop that would
+    wait for it); the health check clears them every cycle, and the launcher on start.
+    """
+    removed = 0
+    for path in run_dir().glob("*.pid"):
+        if pidfiles.recorded_process(path) is None:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

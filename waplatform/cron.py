@@ -3,6 +3,7 @@
 Each app adds its periodic jobs here as its issue lands.
 """
 
+from django.conf import settings
 from rq import cron
 
 from messaging import jobs as messaging_jobs
@@ -14,6 +15,12 @@ cron.register(jobs.heartbeat, queue_name="maintenance", interval=heartbeat.INTER
 # The outbox relay (docs/messaging.md "Events"): events the fast path after commit missed.
 cron.register(jobs.relay_events, queue_name="maintenance", interval=5, result_ttl=60)
 cron.register(jobs.purge_delivered_events, queue_name="maintenance", interval=3600, result_ttl=600)
+
+# Recovery in seconds (docs/operations.md): an emptied Redis, a send worker that died mid-send.
+cron.register(jobs.check_redis_epoch, queue_name="maintenance", interval=settings.REDIS_EPOCH_CHECK_SECONDS,
+              result_ttl=60)
+cron.register(messaging_jobs.reclaim_orphaned_sends, queue_name="maintenance",
+              interval=settings.ORPHAN_CHECK_SECONDS, result_ttl=60)
 
 # Pools (DESIGN.md "Pool upkeep").
 cron.register(pooling_jobs.run_health_checks, queue_name="maintenance", interval=30, result_ttl=300)

@@ -1,7 +1,7 @@
 """Platform-level periodic jobs."""
 
 from waplatform import heartbeat as _heartbeat
-from waplatform import outbox
+from waplatform import outbox, redis_epoch
 from waplatform.redis import get_redis
 
 
@@ -17,3 +17,8 @@ def relay_events() -> str:
 
 def purge_delivered_events() -> int:
     return outbox.purge_delivered()
+
+
+def check_redis_epoch() -> bool:
+    """Every REDIS_EPOCH_CHECK_SECONDS: a Redis that lost its data has its jobs re-enqueued from the database."""
+    return redis_epoch.check(get_redis())

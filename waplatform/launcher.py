@@ -7,7 +7,8 @@ it), `worker[:QUEUE+QUEUE]`, `scheduler` (the Redis-leased one), `bridges`
 (this host's sandbox bridge workers are stopped with it).
 
 1. Redis: REDIS_URL if given, else an embedded server under var/redis.
-2. migrate, collectstatic, seed_demo.
+2. migrate; the previous run's local slots taken back (new bridge processes for
+   the same Slot rows: pooling.takeback); collectstatic, seed_demo.
 3. The processes of the Procfile, under waplatform.supervisor: daphne (HTTP +
    WebSocket), one rq WorkerPool per queue, and rq's CronScheduler. A child
    that exits is restarted with backoff (the embedded Redis too, on its AOF);
@@ -137,6 +138,7 @@ def main() -> int:
         # Pid files of a run that was killed name processes that are gone (or pids reused since).
         if bridges:
             _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
+            (_bridges_run_dir() / "stopping").unlink(missing_ok=True)
 
         env = dict(os.environ)
         python = sys.executable
@@ -144,6 +146,12 @@ def main() -> int:
         demo = ""
         if roles.web:
             _run_step([python, manage, "migrate", "--noinput", "-v0"], env)
+        if bridges:
+            # Before any worker or health check runs: the previous run's slots get new processes,
+            # rather than being found dead and replaced by new slots (pooling.takeback).
+            for line in _run_step([python, manage, "take_back_local_slots"], env).splitlines():
+                log(line)
+        if roles.web:
             _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)
             demo = _run_step([python, manage, "seed_demo"], env)
 
@@ -217,6 +225,10 @@ def _stop_in_order(supervisor, settings, *, ports: list[int], bridges: bool) -> 
     if web:
         _wait_for_in_flight_requests(settings, ports=ports, timeout=SHUTDOWN_DRAIN_SECONDS)
     if bridges:
+        # Read by the health check (pooling.provisioners.bridges_stopping): bridges stopped
+        # on purpose are not slots gone down; removed at the next start.
+        _bridges_run_dir().mkdir(parents=True, exist_ok=True)
+        (_bridges_run_dir() / "stopping").touch()
         killed += _stop_local_bridge_workers(timeout=SHUTDOWN_BRIDGE_SECONDS)
     killed += supervisor.stop_phase(web + workers, timeout=SHUTDOWN_PROCESS_SECONDS)
     # A provisioning job still running in phase 3 may have started a bridge after phase 2.
@@ -251,6 +263,10 @@ def _wait_for_in_flight_requests(settings, *, ports: list[int], timeout: float) 
         time.sleep(0.05)
 
 
+def _bridges_run_dir() -> Path:
+    return Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var")) / "run" / "bridges"
+
+
 def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
     """Sandbox bridge workers outlive the jobs that spawned them, not the platform.
     SIGTERM lets each deliver its pending callbacks; pid files go in every case, and a
@@ -260,7 +276,7 @@ def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
 
     from waplatform import pidfiles
 
-    run_dir = Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var")) / "run" / "bridges"
+    run_dir = _bridges_run_dir()
     processes = []
     for pid_file in run_dir.glob("*.pid"):
         process = pidfiles.recorded_process(pid_file)

@@ -446,6 +446,21 @@ MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.
 # The sweeper re-enqueues a `queued` message or an open webhook delivery this long past its due time.
 SWEEP_STUCK_AFTER_SECONDS = env.float("SWEEP_STUCK_AFTER_SECONDS", default=60.0)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=2000)
+# Fast recovery (docs/operations.md, "Recovery in seconds"): how often a cron job looks for
+# `sending` messages whose worker process died (their lease ends at once instead of after
+# MESSAGE_SEND_LEASE_SECONDS), and for a Redis that lost its data (waplatform.redis_epoch).
+ORPHAN_CHECK_SECONDS = env.int("ORPHAN_CHECK_SECONDS", default=5)
+REDIS_EPOCH_CHECK_SECONDS = env.int("REDIS_EPOCH_CHECK_SECONDS", default=5)
+# Enqueued on `maintenance` when Redis lost its data: each re-enqueues, from the database,
+# the work whose jobs were only in Redis.
+REDIS_LOSS_RECOVERY_JOBS = [
+    "messaging.jobs.requeue_lost_jobs",
+    "messaging.jobs.sweep_media",
+    "agents.jobs.sweep",
+    "mirror.jobs.sweep_backlog",
+    "waplatform.jobs.relay_events",
+    "pooling.jobs.run_health_checks",
+]
 PENDING_STATUS_TTL_SECONDS = env.int("PENDING_STATUS_TTL_SECONDS", default=3600)
 MESSAGE_MAX_TEXT_LENGTH = 4096
 # Pacing, per sending number (Redis): Cloud API 80 msg/s by default; bridge

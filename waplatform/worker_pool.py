@@ -10,7 +10,8 @@ exit only while idle, so a busy worker still finishes its job.
 
 A worker found dead (killed -9, OOM) may have held the scheduler lock of its
 queues through its scheduler child; the pool releases what that worker still
-owns so that the replacement takes over at once (waplatform.workers).
+owns so that the replacement takes over at once (waplatform.workers), and
+forgets its registration, which tells that its leases are orphaned.
 
 Each worker opens its Redis connection from the queue's settings (django-rq's
 RQ_QUEUES), not from a copy of the pool's: rq rebuilds the parent's connection
@@ -29,6 +30,7 @@ from django_rq.connection_utils import get_connection
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
+from rq.worker import Worker
 from rq.worker_pool import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,9 @@ class PlatformWorkerPool(WorkerPool):
         if self.status == self.Status.STOPPED:
             return  # a stopping worker stopped its scheduler, which released its locks
         try:
+            # rq keeps a killed worker registered until its key's TTL (minutes): gone now, so a
+            # lease it held on another host ends at once (waplatform.lease_owners).
+            self.connection.delete(Worker.redis_worker_namespace_prefix + worker_data.name)
             for queue_name in self._queue_names:
                 # Owner-checked: a lock some other worker holds is left alone.
                 if release_lock(self.connection, RQScheduler.get_locking_key(queue_name), worker_data.name):

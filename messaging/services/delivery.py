@@ -24,7 +24,7 @@ from messaging.services.statuses import apply_pending_statuses, fail_locked, fai
 from pooling import services as pooling
 from pooling.bridges.base import OutboundMessage, PermanentBridgeError, TransientBridgeError
 from tenants.models import Tenant
-from waplatform import alerts
+from waplatform import alerts, lease_owners
 from waplatform.backoff import backoff_delay
 from waplatform.queues import enqueue_on_commit
 from waplatform.redis import get_redis
@@ -54,7 +54,8 @@ def _start_sending(message: Message, now: datetime) -> list[str] | None:
         return None
     message.status = Message.Status.SENDING
     message.status_rank = Message.RANK[Message.Status.SENDING]
-    return ["status", "status_rank"]
+    message.lease_owner = lease_owners.current_owner()
+    return ["status", "status_rank", "lease_owner"]
 
 
 @transaction.atomic
