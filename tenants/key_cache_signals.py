@@ -1,0 +1,19 @@
+"""A change to an API key, tenant or tier drops every process's cached keys (tenants/key_cache.py).
+
+A cache invalidation, not business logic: whichever path saves the row (a
+service, admin, a shell), the cached copies must not outlive it.
+"""
+
+from django.db import transaction
+
+from tenants import key_cache
+
+
+def forget_cached_keys(sender, instance, created: bool = False, **kwargs) -> None:
+    if created:
+        return  # nothing cached can name a row that did not exist
+    # Now, so this transaction's own later reads see the change; and again after commit,
+    # because another process may have reloaded the old committed row in between and
+    # kept it under the first new stamp.
+    key_cache.forget_all()
+    transaction.on_commit(key_cache.forget_all)
