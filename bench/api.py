@@ -1,4 +1,4 @@
-"""api: requests/s of POST /api/v1/messages and GET /api/v1/tenant, against a bare Django view, on 1 and 2 web processes.
+"""api: POST /api/v1/messages and GET /api/v1/tenant req/s, against a bare Django view, on 1 and 2 web processes.
 
 Workload. Two daphne processes (as the launcher's `web` role runs
 WEB_PROCESSES of them, on consecutive ports), started with BENCH_BARE_VIEW so

@@ -111,3 +111,15 @@ def test_a_lost_stamp_drops_the_held_keys(tenant, api_client):
     type(tenant).objects.filter(pk=tenant.pk).update(name="Renamed behind the cache's back")
 
     assert api_client.get("/api/v1/tenant").json()["name"] == "Renamed behind the cache's back"
+
+
+def test_the_tenant_body_written_by_hand_is_the_one_its_fields_describe(tenant, api_client):
+    """TenantSerializer writes its body without building its fields (per-request cost); it must not drift from them."""
+    from rest_framework import serializers
+
+    from tenants.serializers import TenantSerializer
+
+    tenant.refresh_from_db()
+    by_fields = serializers.ModelSerializer.to_representation(TenantSerializer(tenant), tenant)
+
+    assert api_client.get("/api/v1/tenant").json() == by_fields
