@@ -44,7 +44,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
-    parser.add_argument("--profile", action="store_true", help="queue: also profile the pipeline in-process (pyinstrument)")
+    parser.add_argument("--profile", action="store_true", help="queue, api: also profile in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, databases)")
     parser.add_argument("--postgres", action="store_true",

@@ -26,9 +26,11 @@ drains the `low` queue here (the send path is `queue`'s subject).
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+import time
 
 from bench.harness import BASE_DIR, Harness, bench_tier, make_tenant, register_sandbox_slot
 from waplatform.embedded_redis import free_port
@@ -60,6 +62,43 @@ def load(urls: list[str], *, method: str, path: str, token: str, body: dict | No
     return {"requests_per_s": sum(r["requests_per_s"] for r in runs), "errors": sum(r["errors"] for r in runs),
             "statuses": statuses,
             "p50_ms": sum(r["p50_ms"] for r in runs) / len(runs), "p99_ms": max(r["p99_ms"] for r in runs)}
+
+
+def profile_requests(h: Harness, token: str, body: dict, n: int) -> dict:
+    """--profile: each endpoint `n` times in this process (Django's test client, no daphne) under
+    pyinstrument, with its SQL statements counted; bench/profile-api-<name>.txt and .html."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from pyinstrument import Profiler
+
+    from django.conf import settings
+    from django.urls import clear_url_caches
+
+    settings.BENCH_BARE_VIEW = True  # the driver's own URLconf routes /bench/bare too
+    if "waplatform.urls" in sys.modules:
+        importlib.reload(sys.modules["waplatform.urls"])
+    clear_url_caches()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    calls = {"bare": lambda: client.get("/bench/bare"), "get": lambda: client.get("/api/v1/tenant"),
+             "post": lambda: client.post("/api/v1/messages", body, content_type="application/json")}
+    out: dict = {"profiled_requests": n}
+    for name, call in calls.items():
+        call()  # warm: imports, the key cache, the conversation
+        with CaptureQueriesContext(connection) as queries:
+            call()
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        started = time.perf_counter()
+        for _ in range(n):
+            call()
+        elapsed = time.perf_counter() - started
+        profiler.stop()
+        (h.out_dir / f"profile-api-{name}.txt").write_text(profiler.output_text(unicode=True, color=False))
+        (h.out_dir / f"profile-api-{name}.html").write_text(profiler.output_html())
+        out[f"{name}_ms_per_request_profiled"] = elapsed / n * 1000
+        out[f"{name}_sql_statements"] = len(queries)
+    return out
 
 
 def ratio(a: float, b: float) -> float:
@@ -109,4 +148,7 @@ def run(h: Harness, o) -> dict:
         {"name": "GET tenant, 2 web processes / 1", "value": ratio(rps["get_2"], rps["get"])},
         {"name": "POST messages, 2 web processes / 1", "value": ratio(rps["post_2"], rps["post"])},
     ]
-    return {"figures": figures, "ratio": ratios[0], "ratios": ratios[1:]}
+    result = {"figures": figures, "ratio": ratios[0], "ratios": ratios[1:]}
+    if o.profile:
+        result["profile"] = profile_requests(h, token, body, o.profile_messages)
+    return result
