@@ -28,16 +28,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
 
-from tenants.models import ApiKey
 from waplatform.redis import get_cache_redis
 
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "wap:apikeys:version"
+# tenants.models.ApiKey, with its tenant and tier loaded. Not imported: this module only
+# copies instances, and importing the models would tie it into their import cycle checks.
+ApiKey = Any
 
 
 @dataclass
