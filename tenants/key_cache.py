@@ -107,12 +107,17 @@ def touched(key_hash: str, last_used_at: datetime) -> None:
             entry.api_key.last_used_at = last_used_at
 
 
-def forget_all() -> None:
-    """Drop this process's copies and write a new stamp, so every other process drops its own."""
+def forget_here() -> None:
+    """Drop this process's copies (its next lookup reads the database, inside its own transaction too)."""
     global _version
     with _lock:
         _entries.clear()
         _version = None
+
+
+def forget_all() -> None:
+    """Drop this process's copies and write a new stamp, so every other process drops its own."""
+    forget_here()
     try:
         get_cache_redis().set(VERSION_KEY, uuid.uuid4().hex)
     except redis.RedisError:

@@ -12,8 +12,7 @@ from tenants import key_cache
 def forget_cached_keys(sender, instance, created: bool = False, **kwargs) -> None:
     if created:
         return  # nothing cached can name a row that did not exist
-    # Now, so this transaction's own later reads see the change; and again after commit,
-    # because another process may have reloaded the old committed row in between and
-    # kept it under the first new stamp.
-    key_cache.forget_all()
+    # Here now, so this transaction's own later reads see the change (other processes cannot
+    # see it before the commit); everywhere once it is committed.
+    key_cache.forget_here()
     transaction.on_commit(key_cache.forget_all)
