@@ -44,9 +44,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
-    parser.add_argument("--profile", action="store_true", help="queue: also profile the pipeline in-process (pyinstrument)")
+    parser.add_argument("--profile", action="store_true", help="queue, api: also profile in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, databases)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="after SQLite, run the same benchmarks on a throwaway PostgreSQL cluster the bench starts "
+                             "(BENCH_DATABASE_URL set: on that database instead) and print both")
+    parser.add_argument("--only-database", default=None, help=argparse.SUPPRESS)  # the PostgreSQL pass's child
     for name, (default, _) in SIZES.items():
         parser.add_argument("--" + name.replace("_", "-"), default=None, type=type(default),
                             help=f"default {default}")
@@ -91,9 +95,9 @@ def table(results: dict) -> str:
         lines.append(f"{head} ({result['seconds']:.0f} s)")
         for key, value in result.get("figures", {}).items():
             lines.append(f"   {key:<44} {fmt(value)}")
-        ratio = result.get("ratio")
-        if ratio:
-            lines.append(f"   {'RATIO ' + ratio['name']:<44} {fmt(ratio['value'])}")
+        for ratio in [result.get("ratio"), *result.get("ratios", [])]:
+            if ratio:
+                lines.append(f"   {'RATIO ' + ratio['name']:<44} {fmt(ratio['value'])}")
         for key, value in (result.get("profile") or {}).items():
             if key != "top_statements_per_message":
                 lines.append(f"   profile.{key:<36} {fmt(value)}")
@@ -116,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("rq").setLevel(logging.WARNING)  # in-process workers (profiling) would log every job
 
     results: dict = {}
-    harness = Harness(tiny=options.tiny, keep_tmp=options.keep_tmp)
+    # SQLite unless this is the PostgreSQL pass; BENCH_DATABASE_URL no longer replaces SQLite, it adds a pass.
+    harness = Harness(tiny=options.tiny, keep_tmp=options.keep_tmp, database_url=options.only_database or "")
     started = time.time()
     try:
         harness.start()
@@ -143,10 +148,45 @@ def main(argv: list[str] | None = None) -> int:
         harness.close()
     report = {"machine": machine(), "tiny": options.tiny, "started_at": started,
               "options": {k: v for k, v in vars(options).items() if k != "names"}, "results": results}
+    if options.only_database:
+        report["database"] = "postgresql"
+        Path(options.out).write_text(json.dumps(report, indent=2, default=str))
+        return 1 if any(r.get("error") for r in results.values()) else 0
+    pg_results = None
+    if options.postgres or os.environ.get("BENCH_DATABASE_URL"):
+        pg_results = postgres_pass(argv if argv is not None else sys.argv[1:], options)
+        report["results_postgresql"] = pg_results
     Path(options.out).write_text(json.dumps(report, indent=2, default=str))
+    if pg_results is not None:
+        print("==== SQLite")
     print(table(results))
+    if pg_results is not None:
+        print("==== PostgreSQL")
+        print(table(pg_results))
+        results = {**results, **{f"{k} (postgresql)": v for k, v in pg_results.items()}}
     print(f"[bench] results in {options.out}")
     return 1 if any(r.get("error") for r in results.values()) else 0
+
+
+def postgres_pass(argv: list[str], options: argparse.Namespace) -> dict:
+    """The same benchmarks again in a child process on PostgreSQL (Django reads DATABASES once per process)."""
+    import subprocess
+    import tempfile
+    from contextlib import nullcontext
+
+    from bench.postgres import throwaway_cluster
+
+    given = os.environ.get("BENCH_DATABASE_URL", "")
+    args = [a for a in argv if a != "--postgres"]
+    with (nullcontext(given) if given else throwaway_cluster()) as url, \
+            tempfile.NamedTemporaryFile(suffix=".json") as out:
+        print(f"[bench] PostgreSQL pass on {url} ...", flush=True)
+        done = subprocess.run([sys.executable, "-m", "bench", *args, "--only-database", url, "--out", out.name],
+                              cwd=Path(__file__).resolve().parent.parent)
+        try:
+            return json.loads(Path(out.name).read_text())["results"]
+        except (OSError, ValueError, KeyError):
+            return {"postgresql": {"error": f"the PostgreSQL pass exited {done.returncode} without results"}}
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ class Proc:
 class Harness:
     """One per `python -m bench` run. A fresh database per benchmark, one Redis flushed between them."""
 
-    def __init__(self, *, tiny: bool = False, keep_tmp: bool = False):
+    def __init__(self, *, tiny: bool = False, keep_tmp: bool = False, database_url: str | None = None):
         self.tiny = tiny
         self.keep_tmp = keep_tmp
         self.tmp = Path(tempfile.mkdtemp(prefix="wap-bench-"))
@@ -151,7 +151,9 @@ class Harness:
         self.procs: list[Proc] = []
         self.web_port = free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
-        self.database_url_base = os.environ.get("BENCH_DATABASE_URL", "")
+        # "" = SQLite; None = BENCH_DATABASE_URL's (python -m bench runs SQLite, then PostgreSQL in a child).
+        self.database_url_base = os.environ.get("BENCH_DATABASE_URL", "") if database_url is None else database_url
+        self._pg_copy: str | None = None
         self._template_db: Path | None = None
         self._db_count = 0
         self._pending: list[tuple[str, Callable[[], bool], float]] = []
@@ -206,6 +208,8 @@ class Harness:
 
         connections.close_all()
         if self._template_db is None:
+            if self._fresh_postgres_copy():
+                return
             from pooling.models import Slot
 
             Slot.objects.exclude(state=Slot.State.RETIRED).update(state=Slot.State.RETIRED)
@@ -218,6 +222,35 @@ class Harness:
         from django.conf import settings
 
         settings.DATABASES["default"]["NAME"] = str(path)
+
+    def _fresh_postgres_copy(self) -> bool:
+        """PostgreSQL: a new database per benchmark, `CREATE DATABASE ... TEMPLATE` the migrated one
+        (the SQLite file copy's equivalent); the previous copy is dropped. False when the role may
+        not create databases: then the benchmarks share the migrated one, as before."""
+        import psycopg
+        from django.conf import settings
+        from django.db import connections
+
+        base = self.database_url_base
+        template = base.rsplit("/", 1)[1].split("?")[0]
+        admin_url = base.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres"
+        self._db_count += 1
+        name = f"{template}_bench_{self._db_count}"
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                if self._pg_copy:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_copy}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        except psycopg.Error as exc:
+            sys.stderr.write(f"[bench] no database copy ({exc}); benchmarks share {template}\n")
+            return False
+        self._pg_copy = name
+        url = base.rsplit("/", 1)[0] + "/" + name
+        os.environ["DATABASE_URL"] = url
+        for config in (connections["default"].settings_dict, settings.DATABASES["default"]):
+            config["NAME"] = name
+        return True
 
     def reset_redis(self) -> None:
         from waplatform.redis import get_redis
@@ -263,15 +296,17 @@ class Harness:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
 
-    def start_web(self, env: dict | None = None) -> Proc:
-        """daphne, as the Procfile runs it. Not waited for: call ready()."""
-        proc = self.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port),
-                                     "waplatform.asgi:application"], env=env)
+    def start_web(self, env: dict | None = None, *, port: int | None = None) -> Proc:
+        """daphne, as the Procfile runs it (another `port`: one more web process). Not waited for: call ready()."""
+        port = port or self.web_port
+        name = "daphne" if port == self.web_port else f"daphne-{port}"
+        proc = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                 "waplatform.asgi:application"], env=env, base_url=f"http://127.0.0.1:{port}")
 
         def up() -> bool:
             self._check_alive(proc)
             try:
-                return httpx.get(self.web_url + "/healthz", timeout=1).status_code == 200
+                return httpx.get(proc.extra["base_url"] + "/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 

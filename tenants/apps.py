@@ -13,3 +13,13 @@ class TenantsConfig(AppConfig):
         user_login_failed.connect(auth_failures.on_login_failed, dispatch_uid="tenants.auth_failures")
 
         from tenants import openapi  # noqa: F401  (registers the API key scheme with drf-spectacular)
+
+        from django.db.models.signals import post_delete, post_save
+
+        from tenants.key_cache_signals import forget_cached_keys
+        from tenants.models import ApiKey, Tenant, Tier
+
+        for model in (ApiKey, Tenant, Tier):
+            post_save.connect(forget_cached_keys, sender=model, dispatch_uid=f"tenants.key_cache.save.{model.__name__}")
+            post_delete.connect(forget_cached_keys, sender=model,
+                                dispatch_uid=f"tenants.key_cache.delete.{model.__name__}")

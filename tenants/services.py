@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from tenants import key_cache
 from tenants.models import ApiKey, Membership, Tenant, Tier
 
 logger = logging.getLogger(__name__)
@@ -46,21 +47,26 @@ def revoke_api_key(*, api_key: ApiKey) -> None:
 
 
 def authenticate_api_key(plaintext: str) -> ApiKey | None:
-    """The live key matching `plaintext`, with its tenant and tier loaded; None otherwise."""
+    """The live key matching `plaintext`, with its tenant and tier loaded; None otherwise.
+
+    Kept per process (tenants.key_cache); a revocation reaches every process at once.
+    """
     if not plaintext.startswith(API_KEY_PREFIX):
         return None
-    api_key = (
-        ApiKey.objects.select_related("tenant__tier")
-        .filter(key_hash=hash_api_key(plaintext), revoked_at__isnull=True)
-        .first()
-    )
+    key_hash = hash_api_key(plaintext)
+    api_key = key_cache.lookup(key_hash, lambda: _live_api_key(key_hash))
     if api_key is None:
         return None
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        key_cache.touched(key_hash, now)
     return api_key
+
+
+def _live_api_key(key_hash: str) -> ApiKey | None:
+    return ApiKey.objects.select_related("tenant__tier").filter(key_hash=key_hash, revoked_at__isnull=True).first()
 
 
 def unique_slug(name: str) -> str:

@@ -364,6 +364,14 @@ SPECTACULAR_SETTINGS = {
         "waplatform.openapi.add_error_responses",
     ],
 }
+# Resolved API keys (with tenant and tier) kept per process (tenants/key_cache.py, docs/security.md
+# "API key cache"): any change to a key, tenant or tier drops every process's copies at once through
+# a version stamp in the cache Redis; this is only the bound should that stamp be lost. 0: no cache.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=60.0)
+API_KEY_CACHE_SIZE = env.int("API_KEY_CACHE_SIZE", default=10_000)
+# A plain Django view at /bench/bare (waplatform/bench_view.py): the `api` benchmark's floor for
+# one request through the same middleware. Off in every deployment; the bench turns it on.
+BENCH_BARE_VIEW = env.bool("BENCH_BARE_VIEW", default=False)
 
 # --- inputs (docs/security.md "Inputs") ------------------------------------
 # JSON bodies on the API and the bridge intake: deeper or larger is refused

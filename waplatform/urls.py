@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -39,6 +40,11 @@ urlpatterns = [
     path("admin/login/", throttled_sign_in(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.BENCH_BARE_VIEW:
+    from waplatform.bench_view import bare
+
+    urlpatterns.append(path("bench/bare", bare, name="bench-bare"))
 
 # JSON under /api/ and /hooks/, Django's pages elsewhere (waplatform/api_errors.py).
 handler400 = "waplatform.api_errors.bad_request"

@@ -63,3 +63,26 @@ def test_benchmark_produced_figures(report, name):
 def test_nothing_left_running(report):
     _, _, leftovers = report
     assert leftovers == []
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+                    reason="needs Debian's PostgreSQL server (apt-get install postgresql)")
+def test_the_postgres_pass_runs_the_same_benchmark_on_a_cluster_of_its_own_and_prints_both(tmp_path):
+    out = tmp_path / "results.json"
+    marker = uuid.uuid4().hex
+    completed = subprocess.run([sys.executable, "-m", "bench", "api", "--tiny", "--postgres", "--out", str(out)],
+                               cwd=REPO, env={**os.environ, "BENCH_TEST_MARKER": marker},
+                               capture_output=True, text=True, timeout=BENCH_TIMEOUT_SECONDS)
+
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
+    report = json.loads(out.read_text())
+    for results in (report["results"], report["results_postgresql"]):
+        assert not results["api"].get("error"), results["api"].get("error")
+        assert math.isfinite(results["api"]["ratio"]["value"]) and results["api"]["ratio"]["value"] > 0
+    assert "==== SQLite" in completed.stdout and "==== PostgreSQL" in completed.stdout
+    # The cluster runs as the postgres user (no marker in its environment): found by its folder.
+    leftovers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "environ"])
+                 if "wap-bench-pg-" in " ".join(p.info["cmdline"] or [])
+                 or (p.info["environ"] or {}).get("BENCH_TEST_MARKER") == marker]
+    assert leftovers == []
