@@ -96,9 +96,6 @@ class FaultPlatform:
         folder.mkdir(parents=True, exist_ok=True)
         with _without("PUBLIC_BASE_URL", "PORT"):
             launcher = Launcher(folder, **overrides)
-        if reuse is not None:
-            launcher.port, launcher.redis_port, launcher.var_dir = reuse.port, reuse.redis_port, reuse.var_dir
-            launcher.base = reuse.base
         self.launcher = launcher
         launcher.wait_ready(timeout=timeout)
         if not self.keys:
