@@ -55,6 +55,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
     parser.add_argument("--profile", action="store_true", help="queue: also profile the pipeline in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
+    parser.add_argument("--faults", default="", help="faults: only these (comma-separated names, default all)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, databases)")
     for name, (default, _) in SIZES.items():
         parser.add_argument("--" + name.replace("_", "-"), default=None, type=type(default),

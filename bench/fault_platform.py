@@ -120,7 +120,7 @@ class FaultPlatform:
         for client in self.clients.values():
             client.close()
         if self.launcher is not None:
-            self.stop(timeout=20)
+            self.stop(timeout=30)
             self.launcher.close()
 
     def processes(self) -> list[psutil.Process]:
@@ -130,20 +130,21 @@ class FaultPlatform:
         except psutil.Error:
             return launcher.bridge_processes()
 
-    def stop(self, *, timeout: float) -> float | None:
-        """SIGTERM to the launcher; seconds until it and every process it ran are gone (None: not within timeout)."""
+    def stop(self, *, timeout: float) -> tuple[float | None, list[str]]:
+        """SIGTERM to the launcher: (seconds until it and every process it ran are gone, or None;
+        the command lines of those still running at the end of `timeout`)."""
         launcher = self.launcher
         if launcher.process.poll() is not None:
-            return 0.0
-        everything = self.processes()
+            return 0.0, []
+        everything = self.processes()[1:]  # the launcher itself is watched through its Popen
         started = time.monotonic()
         launcher.process.terminate()
         deadline = started + timeout
         while time.monotonic() < deadline:
             if launcher.process.poll() is not None and not any(alive(p) for p in everything):
-                return time.monotonic() - started
+                return time.monotonic() - started, []
             time.sleep(0.05)
-        return None
+        return None, [f"{p.pid} {command_line(p)[:120]}" for p in everything if alive(p)]
 
     # --- the tenant's side ----------------------------------------------------------------
 
@@ -186,13 +187,15 @@ class FaultPlatform:
     def settled(self, tag: str) -> bool:
         return not self.messages(tag).exclude(status__in=DONE).exists()
 
-    def wait_settled(self, tag: str, *, timeout: float, acks: float = 10.0) -> float:
-        """Until every message of `tag` is sent or failed (then up to `acks` s more for their acks)."""
+    def wait_settled(self, tag: str, *, timeout: float, acks: float = 10.0, until_read: bool = False) -> float:
+        """Until every message of `tag` is sent or failed (then up to `acks` s more for their acks:
+        delivered, or with `until_read` read, the last one the sandbox sends)."""
         started = time.monotonic()
         while not self.settled(tag) and time.monotonic() - started < timeout:
             time.sleep(0.25)
         settled_at = time.monotonic()
-        while self.messages(tag).filter(status="sent").exists() and time.monotonic() - settled_at < acks:
+        waiting_for = ("sent", "delivered") if until_read else ("sent",)
+        while self.messages(tag).filter(status__in=waiting_for).exists() and time.monotonic() - settled_at < acks:
             time.sleep(0.25)
         return settled_at - started
 
