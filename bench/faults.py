@@ -49,9 +49,8 @@ def run(harness, options) -> dict:
             row = {"fault": fault.__name__, **row, "seconds": round(time.monotonic() - started, 1)}
             rows.append(row)
             print("[bench] faults: " + " ".join(f"{k}={v}" for k, v in row.items() if k != "traceback"), flush=True)
-            if "error" in row or fault is chosen[-1]:
-                continue
-            _healthy_again(platform, options)
+            if fault is not chosen[-1]:
+                _healthy_again(platform, options)
     finally:
         platform.close()
     figures = {f"{row['fault']}.{column}": row[column] for row in rows for column in COLUMNS if column in row}
@@ -65,13 +64,7 @@ def run(harness, options) -> dict:
 def _healthy_again(platform: FaultPlatform, options) -> None:
     """Before the next fault: ready, and every demo tenant's session WORKING (bounded)."""
     deadline = time.monotonic() + options.fault_settle_seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{platform.launcher.base}/readyz", timeout=3).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    _wait(lambda: _readyz(platform), options.fault_settle_seconds, interval=0.3)
     platform.working_sessions(timeout=max(10.0, deadline - time.monotonic()))
 
 

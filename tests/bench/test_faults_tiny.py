@@ -43,7 +43,9 @@ def report(tmp_path_factory):
         except psutil.Error:
             pass
     assert out.exists(), completed.stdout[-3000:] + completed.stderr[-5000:]
-    rows = {row["fault"]: row for row in json.loads(out.read_text())["results"]["faults"]["rows"]}
+    result = json.loads(out.read_text())["results"]["faults"]
+    assert "rows" in result, result.get("error", "") + completed.stdout[-3000:] + completed.stderr[-5000:]
+    rows = {row["fault"]: row for row in result["rows"]}
     return rows, completed, leftovers
 
 
