@@ -85,8 +85,10 @@ class FaultPlatform:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self, *, reuse: Launcher | None = None, timeout: float = 240) -> Launcher:
-        """A launcher; `reuse`: the stopped one's ports and var directory (a restart, as an operator does)."""
+    def start(self, *, reuse: Launcher | None = None, timeout: float = 480) -> Launcher:
+        """A launcher; `reuse`: the stopped one's ports and var directory (a restart, as an operator does).
+
+        `timeout` is for a hang: a start took 241 s on a 2-core machine at load 20."""
         self._generation += 1
         overrides = launcher_env(self.database_url)
         if reuse is not None:
