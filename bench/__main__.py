@@ -43,7 +43,7 @@ SIZES = {
     "fault_burst": (100, 20),
     "fault_web_kills": (2, 1),
     "fault_webhook_down_seconds": (60.0, 5.0),
-    "fault_settle_seconds": (240.0, 180.0),
+    "fault_settle_seconds": (240.0, 240.0),
 }
 
 
