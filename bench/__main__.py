@@ -20,6 +20,8 @@ import traceback
 from pathlib import Path
 
 BENCHMARKS = ["queue", "api", "inbound", "agents", "capacity", "pacing"]
+# Run only when named (`python -m bench faults`): minutes of a platform being hurt, not a speed figure.
+ON_REQUEST = ["faults"]
 
 # name: (default, tiny)
 SIZES = {
@@ -36,16 +38,24 @@ SIZES = {
     "capacity_per_sandbox": (250, 10),
     "pacing_messages": (2000, 40),
     "pacing_workers": (2, 2),
+    "fault_sends": (500, 20),
+    "fault_worker_kills": (20, 2),
+    "fault_burst": (100, 20),
+    "fault_web_kills": (2, 1),
+    "fault_webhook_down_seconds": (60.0, 5.0),
+    "fault_settle_seconds": (240.0, 240.0),
 }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}; "
+                                                 f"only when named: {', '.join(ON_REQUEST)}")
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
     parser.add_argument("--profile", action="store_true", help="queue, api: also profile in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
+    parser.add_argument("--faults", default="", help="faults: only these (comma-separated names, default all)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary directory (logs, databases)")
     parser.add_argument("--postgres", action="store_true",
                         help="after SQLite, run the same benchmarks on a throwaway PostgreSQL cluster the bench starts "
@@ -55,9 +65,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument("--" + name.replace("_", "-"), default=None, type=type(default),
                             help=f"default {default}")
     options = parser.parse_args(argv)
-    unknown = [n for n in options.names if n not in BENCHMARKS]
+    unknown = [n for n in options.names if n not in BENCHMARKS + ON_REQUEST]
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS + ON_REQUEST}")
     for name, (default, tiny) in SIZES.items():
         if getattr(options, name) is None:
             setattr(options, name, tiny if options.tiny else default)
@@ -91,8 +101,13 @@ def table(results: dict) -> str:
             continue
         if result.get("error"):
             lines.append(f"{head}: ERROR: {result['error'].strip().splitlines()[-1]}")
+            if result.get("rows"):
+                lines += rows_table(result["rows"], result["columns"])
             continue
         lines.append(f"{head} ({result['seconds']:.0f} s)")
+        if result.get("rows"):
+            lines += rows_table(result["rows"], result["columns"])
+            continue
         for key, value in result.get("figures", {}).items():
             lines.append(f"   {key:<44} {fmt(value)}")
         for ratio in [result.get("ratio"), *result.get("ratios", [])]:
@@ -102,6 +117,20 @@ def table(results: dict) -> str:
             if key != "top_statements_per_message":
                 lines.append(f"   profile.{key:<36} {fmt(value)}")
     return "\n".join(lines)
+
+
+def rows_table(rows: list[dict], columns: list[str]) -> list[str]:
+    """One line per row (a fault), its main columns, then whatever else it measured."""
+    head = ["fault", *columns]
+    cells = [[fmt(row.get(c, "")) if row.get(c) is not None else "-" for c in head] for row in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    lines = ["   " + "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    for row, line in zip(rows, cells):
+        lines.append("   " + "  ".join(c.ljust(w) for c, w in zip(line, widths)))
+        rest = {k: v for k, v in row.items() if k not in head and k != "traceback"}
+        if rest:
+            lines.append("      " + ", ".join(f"{k} {fmt(v)}" for k, v in rest.items()))
+    return lines
 
 
 def _terminate(signum, frame):

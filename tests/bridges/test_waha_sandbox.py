@@ -187,6 +187,22 @@ def test_inbound_injection_and_echo_contacts(sandbox: SandboxWorker, webhook_rec
     assert echo.text == "Sandbox echo: ping"
 
 
+def test_the_sandbox_lists_every_send_it_accepted_to_a_keyed_caller(sandbox: SandboxWorker,
+                                                                     webhook_receiver: WebhookReceiver) -> None:
+    bridge = bridge_for(sandbox)
+    working_session(bridge, webhook_receiver)
+    first = bridge.send("s1", OutboundMessage(to="15557654321", type="text", text="one"))
+    second = bridge.send("s1", OutboundMessage(to="15557654321", type="text", text="one"))  # the same text twice
+
+    listed = sandbox.control("GET", "/sandbox/sent").json()
+    assert [(s["id"], s["session"], s["to"], s["text"]) for s in listed] == [
+        (first.provider_message_id, "s1", "15557654321@c.us", "one"),
+        (second.provider_message_id, "s1", "15557654321@c.us", "one")]
+    assert [s["id"] for s in sandbox.control("GET", "/sandbox/sent", params={"after": 1}).json()] == [
+        second.provider_message_id]
+    assert httpx.get(sandbox.base_url + "/sandbox/sent", timeout=5).status_code == 401
+
+
 def test_capacity_refusal_is_slot_full(sandbox: SandboxWorker, webhook_receiver: WebhookReceiver) -> None:
     bridge = bridge_for(sandbox)
     for name in ("a", "b", "c"):

@@ -39,9 +39,10 @@ def command_line(process: psutil.Process) -> str:
 
 class Launcher:
     def __init__(self, tmp_path: Path, **env_overrides: str):
-        self.port = free_port()
-        self.redis_port = free_port()
-        self.var_dir = tmp_path / "var"
+        # Given ports and var directory: a restart of a stopped launcher, as an operator does it.
+        self.port = int(env_overrides.pop("PORT", 0)) or free_port()
+        self.redis_port = int(env_overrides.pop("EMBEDDED_REDIS_PORT", 0)) or free_port()
+        self.var_dir = Path(env_overrides.pop("WAP_VAR_DIR", tmp_path / "var"))
         self.log_path = tmp_path / "launcher.log"
         # PROMETHEUS_MULTIPROC_DIR too: the launcher empties its metrics folder at start, and the
         # one inherited from this test process is the one the rest of the suite reads.

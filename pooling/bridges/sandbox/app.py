@@ -24,7 +24,7 @@ from pooling.bridges.sandbox.waha_api import BadRequest, json_body, nest_error, 
 
 # Graph base URLs carry a version (https://graph.facebook.com/v21.0); accept and ignore it.
 GRAPH_VERSION = re.compile(r"^/v\d+(\.\d+)?(?=/)")
-KEYED_CONTROLS = ("/sandbox/inbound", "/sandbox/faults", "/sandbox/scan", "/sandbox/media/received")
+KEYED_CONTROLS = ("/sandbox/inbound", "/sandbox/faults", "/sandbox/scan", "/sandbox/media/received", "/sandbox/sent")
 OPEN_PATHS = ("/", "/ping", "/health")
 
 FRONT_PAGE = (
@@ -50,6 +50,15 @@ async def health(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     return JSONResponse(sandbox_of(request).status())
+
+
+async def sent(request: Request) -> Response:
+    """Every send accepted, oldest first (`?after=N` skips the first N): read-only."""
+    try:
+        after = max(0, int(request.query_params.get("after") or 0))
+    except ValueError:
+        raise BadRequest(400, "after must be an integer") from None
+    return JSONResponse(list(sandbox_of(request).sent)[after:])
 
 
 async def inbound(request: Request) -> Response:
@@ -176,6 +185,7 @@ def create_app(config: SandboxConfig) -> ASGIApp:
         Route("/ping", ping, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/sandbox/status", status, methods=["GET"]),
+        Route("/sandbox/sent", sent, methods=["GET"]),
         Route("/sandbox/inbound", inbound, methods=["POST"]),
         Route("/sandbox/scan", scan, methods=["POST"]),
         Route("/sandbox/faults", set_faults, methods=["POST"]),

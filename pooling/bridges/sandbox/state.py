@@ -25,6 +25,7 @@ ECHO_TEXT = "Sandbox echo: {text}"
 STARTING_SECONDS = 0.05
 ACKS = ((1, "SERVER"), (2, "DEVICE"), (3, "READ"))
 CLOUD_STATUSES = ("sent", "delivered", "read")
+SENT_RECORD_SIZE = 50_000
 PRICING = {"billable": True, "pricing_model": "PMP", "category": "service", "type": "regular"}
 
 
@@ -147,6 +148,9 @@ class Sandbox:
         self.media: dict[str, SandboxMedia] = {}
         # Every media file a send handed the sandbox (by bytes, link or uploaded id), for tests to compare.
         self.received_media: deque = deque(maxlen=200)
+        # Every send it accepted, in order: the fault benchmark counts duplicates and losses
+        # from what the bridge itself saw, not from what the platform believes it sent.
+        self.sent: deque = deque(maxlen=SENT_RECORD_SIZE)
 
     @property
     def used(self) -> int:
@@ -244,10 +248,14 @@ class Sandbox:
 
     def waha_sent(self, session: WahaSession, chat_id: str, text: str, with_acks: bool = True) -> str:
         message_id = waha_message_id(chat_id, from_me=True)
+        self.record_sent(message_id, session.name, chat_id, text)
         if with_acks:
             self.dispatcher.spawn(self._waha_acks(session, chat_id, message_id))
         self._maybe_echo(session.name, chat_id.split("@", 1)[0], text)
         return message_id
+
+    def record_sent(self, message_id: str, session: str, to: str, text: str) -> None:
+        self.sent.append({"id": message_id, "session": session, "to": to, "text": text, "at": time.time()})
 
     async def _waha_acks(self, session: WahaSession, chat_id: str, message_id: str) -> None:
         for ack, name in ACKS:
@@ -290,6 +298,7 @@ class Sandbox:
 
     def cloud_sent(self, number: CloudNumber, to: str, text: str, correlation: str) -> str:
         message_id = wamid()
+        self.record_sent(message_id, number.phone_number_id, to, text)
         self.dispatcher.spawn(self._cloud_statuses(number, to, message_id, correlation))
         self._maybe_echo(number.phone_number_id, to, text)
         return message_id
