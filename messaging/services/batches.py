@@ -49,12 +49,13 @@ def schedule_batch(*, tenant_id: int, queue: str) -> None:
 
 def _due(tenant_id: int):
     now = timezone.now()
-    # Due as deliver_message's claim sees it: within a second of next_attempt_at (rq's
-    # scheduler works in whole seconds), or `sending` under a lease that ran out.
+    # Strictly due: a postponed message (paced, retrying) has its own deliver_message job
+    # for its time, which tolerates rq's scheduler running it early; a batch taking it
+    # early would only postpone it again.
     return Message.objects.filter(tenant_id=tenant_id, direction=Message.Direction.OUT,
                                   tenant__status=Tenant.Status.ACTIVE).filter(
         Q(status=Message.Status.QUEUED, next_attempt_at__isnull=True)
-        | Q(status=Message.Status.QUEUED, next_attempt_at__lte=now + timedelta(seconds=1))
+        | Q(status=Message.Status.QUEUED, next_attempt_at__lte=now)
         | Q(status=Message.Status.SENDING, lease_expires_at__lt=now))
 
 
