@@ -119,13 +119,21 @@ def deliver_batch(*, tenant_id: int) -> str:
     except pooling.SessionNotReady as exc:
         # Not an attempt: the slot is down or the session not WORKING; wait for failover.
         return _wait_all(tenant, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
+    paused_for = tenant_send_pause_seconds(tenant_id=tenant_id)
+    if paused_for:
+        _close(sending)
+        return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
     try:
         with fan_out_by_relay():
             return _send_due(tenant, sending)
     finally:
-        close = getattr(sending.bridge, "close", None)
-        if close:
-            close()
+        _close(sending)
+
+
+def _close(sending) -> None:
+    close = getattr(sending.bridge, "close", None)
+    if close:
+        close()
 
 
 class _Recorder:
@@ -159,10 +167,7 @@ def _send_due(tenant: Tenant, sending) -> str:
     others = 0
     paused = False
     try:
-        while not paused and time.monotonic() - started < settings.SEND_BATCH_SECONDS:
-            if tenant_send_pause_seconds(tenant_id=tenant.pk):
-                paused = True
-                break
+        while not paused:
             messages = claim_batch(tenant_id=tenant.pk, limit=settings.SEND_BATCH_SIZE)
             if not messages:
                 break
@@ -181,6 +186,10 @@ def _send_due(tenant: Tenant, sending) -> str:
                 others += 1
                 paused = outcome.startswith("paused")  # Meta's 131048: the tenant's sends stop here
             recorder.flush()
+            # At least one claim per job, however small the budget: the job must make progress.
+            if time.monotonic() - started >= settings.SEND_BATCH_SECONDS or tenant_send_pause_seconds(
+                    tenant_id=tenant.pk):
+                break
     finally:
         recorder.flush()
     if recorder.recorded:
