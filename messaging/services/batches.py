@@ -21,7 +21,7 @@ retry's backoff, a paused or not-ready session) is postponed to its own
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -141,14 +141,14 @@ class _Recorder:
 
     def __init__(self, tenant: Tenant, slot_id: int) -> None:
         self.tenant, self.slot_id = tenant, slot_id
-        self.pending: list[tuple[int, str]] = []
+        self.pending: list[tuple[int, str, datetime]] = []
         self.since = 0.0
         self.recorded = 0
 
     def add(self, message_id: int, provider_message_id: str) -> None:
         if not self.pending:
             self.since = time.monotonic()
-        self.pending.append((message_id, provider_message_id))
+        self.pending.append((message_id, provider_message_id, timezone.now()))
         if len(self.pending) >= settings.SEND_BATCH_RECORD_EVERY or time.monotonic() - self.since > 0.5:
             self.flush()
 
@@ -158,7 +158,7 @@ class _Recorder:
         sent, self.pending = self.pending, []
         self.recorded += len(record_sent_many(sent=sent, slot_id=self.slot_id))
         # After our commit: a status that beat us here is now in PendingStatus (see apply_pending_statuses).
-        apply_pending_statuses(tenant_id=self.tenant.pk, provider_message_ids=[p for _, p in sent])
+        apply_pending_statuses(tenant_id=self.tenant.pk, provider_message_ids=[p for _, p, _ in sent])
 
 
 def _send_due(tenant: Tenant, sending) -> str:

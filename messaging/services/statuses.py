@@ -23,23 +23,23 @@ STATUS_TIME_FIELD = {
 
 
 def record_sent(*, message_id: int, provider_message_id: str, slot_id: int | None = None) -> bool:
-    return bool(record_sent_many(sent=[(message_id, provider_message_id)], slot_id=slot_id))
+    return bool(record_sent_many(sent=[(message_id, provider_message_id, timezone.now())], slot_id=slot_id))
 
 
 @transaction.atomic
-def record_sent_many(*, sent: list[tuple[int, str]], slot_id: int | None = None) -> list[int]:
-    """Record (message id, WhatsApp id) pairs as `sent` in one transaction; returns the ids recorded.
+def record_sent_many(*, sent: list[tuple[int, str, datetime]], slot_id: int | None = None) -> list[int]:
+    """Record (message id, WhatsApp id, when the bridge took it) as `sent` in one transaction;
+    returns the ids recorded.
 
     A message already past `sent` (an ack that raced us, a `failed`) is left alone.
     """
-    now = timezone.now()
     recorded = [
-        message_id for message_id, provider_message_id in sent
+        message_id for message_id, provider_message_id, sent_at in sent
         if Message.objects.filter(pk=message_id, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
             status=Message.Status.SENT,
             status_rank=Message.RANK[Message.Status.SENT],
             provider_message_id=provider_message_id,
-            sent_at=now,
+            sent_at=sent_at,
             lease_expires_at=None,
             next_attempt_at=None,
             paced_until=None,
