@@ -8,6 +8,11 @@ def deliver_message(message_id: int) -> str:
     return services.deliver_message(message_id=message_id)
 
 
+def deliver_batch(tenant_id: int) -> str:
+    """Every due message of one tenant (messaging.services.batches)."""
+    return services.deliver_batch(tenant_id=tenant_id)
+
+
 def deliver_webhook(delivery_id: int) -> str:
     return webhooks_out.deliver_webhook(delivery_id=delivery_id)
 

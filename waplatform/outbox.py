@@ -24,9 +24,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from waplatform.events import hand_over, record_outcome
+from waplatform.events import RELAY_WAKE_FLAG, hand_over, record_outcome
 from waplatform.locks import single_flight
 from waplatform.models import OutboxEvent
+from waplatform.queues import take_flag
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,12 @@ def relay(*, time_budget: float | None = None) -> RelayReport:
         if not acquired:
             return report
         started = time.monotonic()
-        # A full batch in which something was handled may hide more behind it: go again, within budget.
-        while _one_pass(timezone.now(), report) and time.monotonic() - started < budget:
-            pass
+        take_flag(RELAY_WAKE_FLAG)  # from here on, a commit's wake-up means "go again"
+        while time.monotonic() - started < budget:
+            # A full batch in which something was handled may hide more behind it; a commit
+            # during the pass set the wake flag (its own wake job found the relay busy).
+            if not _one_pass(timezone.now(), report) and not take_flag(RELAY_WAKE_FLAG):
+                break
     return report
 
 

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from waplatform.redis import get_redis
+
 logger = logging.getLogger(__name__)
 
 
@@ -113,3 +115,35 @@ def enqueue_many(job: str, args_list: list[tuple], *, queue: str, job_ids: list[
         ids = job_ids or [None] * len(args_list)
         rq_queue.enqueue_many([rq_queue.prepare_data(_job_path(job), args, job_id=job_id)
                                for args, job_id in zip(args_list, ids)])
+
+
+def enqueue_once_on_commit(job: str, *args: Any, queue: str, flag: str, flag_ttl: float) -> None:
+    """Like enqueue_on_commit, but only when no job holding Redis key `flag` is already waiting.
+
+    For jobs that take all the due work of one owner (a tenant's sends, the outbox
+    relay): a thousand commits make one job, not a thousand. The job deletes
+    `flag` before it looks for work, so whatever commits after that look sets the
+    flag again and gets a job of its own. `flag_ttl` bounds how long a lost job
+    (a Redis failover, a killed worker) can stop the next one from being enqueued;
+    the owner's sweeper covers that gap.
+    """
+    path = _job_path(job)
+
+    def _enqueue() -> None:
+        redis = get_redis()
+        try:
+            if not redis.set(flag, "1", nx=True, px=max(1, int(flag_ttl * 1000))):
+                return
+            enqueue(path, *args, queue=queue)
+        except QueueFull:
+            redis.delete(flag)
+            logger.warning("queue %s full: %s%r left for the sweeper", queue, path, args)
+        except RedisError:
+            logger.exception("could not enqueue %s%r on %s; left for the sweeper", path, args, queue)
+
+    transaction.on_commit(_enqueue, robust=False)
+
+
+def take_flag(flag: str) -> bool:
+    """Delete `flag` (see enqueue_once_on_commit); True when it was set."""
+    return bool(get_redis().delete(flag))

@@ -439,6 +439,8 @@ OUTBOX_RETRY_MAX_DELAY_SECONDS = env.float("OUTBOX_RETRY_MAX_DELAY_SECONDS", def
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 OUTBOX_RELAY_TIME_BUDGET_SECONDS = env.float("OUTBOX_RELAY_TIME_BUDGET_SECONDS", default=20)
 OUTBOX_RETENTION_HOURS = env.float("OUTBOX_RETENTION_HOURS", default=24)
+# How long a wake-up of the relay stands for "a relay job is on its way" (later commits enqueue no other).
+OUTBOX_WAKE_FLAG_SECONDS = env.float("OUTBOX_WAKE_FLAG_SECONDS", default=30)
 
 # --- messaging (issue 5; docs/messaging.md, docs/webhooks.md) ---------------
 # Send retries: exponential backoff with jitter on transient bridge errors.
@@ -451,6 +453,15 @@ MESSAGE_SESSION_WAIT_SECONDS = env.float("MESSAGE_SESSION_WAIT_SECONDS", default
 MESSAGE_EXPIRE_AFTER_SECONDS = env.int("MESSAGE_EXPIRE_AFTER_SECONDS", default=24 * 3600)
 # How long one job may hold a message in `sending` before another may take it over.
 MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.0)
+# Batched sends (docs/messaging.md "Batched sends"): one job per tenant claims up to
+# SEND_BATCH_SIZE due messages in one statement, sends them over one bridge client, records
+# SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
+# SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)
+SEND_BATCH_SECONDS = env.float("SEND_BATCH_SECONDS", default=5.0)
+SEND_BATCH_RECORD_EVERY = env.int("SEND_BATCH_RECORD_EVERY", default=25)
+# How long "a batch job is waiting for this tenant" holds back further enqueues.
+SEND_BATCH_FLAG_SECONDS = env.float("SEND_BATCH_FLAG_SECONDS", default=60.0)
 # The sweeper re-enqueues a `queued` message or an open webhook delivery this long past its due time.
 SWEEP_STUCK_AFTER_SECONDS = env.float("SWEEP_STUCK_AFTER_SECONDS", default=60.0)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=2000)

@@ -11,7 +11,8 @@ Rules the modules keep (docs/messaging.md):
 
 Callers use `from messaging import services` and the names below; the
 modules are by topic: payloads (the one message shape and its events),
-conversations, accept, delivery (pacing and Meta policy), statuses, intake,
+conversations, accept, batches (a tenant's due sends in one job), delivery
+(pacing and Meta policy), statuses, intake,
 sweeper; and the support team's side (docs/inbox.md): assignment, lifecycle
 (resolve, reopen, snooze), notes, labels, canned replies, contacts, with the
 history and events of those changes in activity.
@@ -34,6 +35,7 @@ from messaging.services.assignment import (
     member_user,
     update_inbox_settings,
 )
+from messaging.services.batches import deliver_batch, schedule_batch
 from messaging.services.canned import create_canned_reply, delete_canned_reply, update_canned_reply
 from messaging.services.contacts import contact_data, update_contact
 from messaging.services.conversations import (
@@ -94,6 +96,7 @@ __all__ = [
     "delete_canned_reply",
     "delete_label",
     "delete_note",
+    "deliver_batch",
     "deliver_message",
     "fail_message",
     "get_or_create_contact",
@@ -114,6 +117,7 @@ __all__ = [
     "request_hash",
     "resume_tenant",
     "resolve_conversation",
+    "schedule_batch",
     "schedule_delivery",
     "send_message",
     "set_conversation_labels",

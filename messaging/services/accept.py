@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from messaging.models import Conversation, Message
 from messaging.media.limits import MediaRefused
+from messaging.services.batches import schedule_batch
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
 from messaging.services.media import media_for_sending
 from messaging.services.payloads import publish_conversation, publish_message
 from pooling import services as pooling
 from pooling.models import WhatsAppSession
 from tenants.models import Tenant
-from waplatform.queues import enqueue_on_commit, ensure_capacity
+from waplatform.queues import ensure_capacity
 
 # ASCII only: Python's \d and str.isdigit also take Arabic-Indic, fullwidth and other
 # digits, which no bridge dials. Spaces, dots, dashes and parentheses are formatting;
@@ -150,7 +151,7 @@ def send_message(
         return Accepted(existing, created=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
 
-    enqueue_on_commit("messaging.jobs.deliver_message", message.pk, queue=queue)
+    schedule_batch(tenant_id=tenant.pk, queue=queue)
     publish_message(event_type="message.queued", message_id=message.pk)
     if conversation_created:
         publish_conversation(conversation_id=conversation.pk)

@@ -22,7 +22,7 @@ from messaging.pacing import reserve_send
 from messaging.services.media import outbound_media
 from messaging.services.statuses import apply_pending_statuses, fail_locked, fail_message, record_sent
 from pooling import services as pooling
-from pooling.bridges.base import OutboundMessage, PermanentBridgeError, TransientBridgeError
+from pooling.bridges.base import OutboundMessage, PermanentBridgeError, SendResult, TransientBridgeError
 from tenants.models import Tenant
 from waplatform import alerts, lease_owners
 from waplatform.backoff import backoff_delay
@@ -55,15 +55,20 @@ def _start_sending(message: Message, now: datetime) -> list[str] | None:
     message.status = Message.Status.SENDING
     message.status_rank = Message.RANK[Message.Status.SENDING]
     message.lease_owner = lease_owners.current_owner()
-    return ["status", "status_rank", "lease_owner"]
+    # Counted at the claim, so a worker killed mid-call still used up an attempt; a
+    # release that never reached the bridge gives it back (postpone_message).
+    message.attempts += 1
+    return ["status", "status_rank", "lease_owner", "attempts"]
 
 
 @transaction.atomic
 def postpone_message(
-    *, message: Message, delay: float, reason: str = "", paced: bool = False, booked_at: datetime | None = None
+    *, message: Message, delay: float, reason: str = "", paced: bool = False, booked_at: datetime | None = None,
+    attempted: bool = True,
 ) -> None:
     """Put a `sending` message back to `queued`, due in `delay` seconds (or at its
-    existing booking `booked_at`), and schedule its job."""
+    existing booking `booked_at`), and schedule its job. `attempted=False`: the
+    bridge was not called, so the claim's attempt is given back."""
     due = booked_at or timezone.now() + timedelta(seconds=delay)
     updated = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
         status=Message.Status.QUEUED,
@@ -72,6 +77,7 @@ def postpone_message(
         lease_expires_at=None,
         paced_until=due if paced else None,
         error_reason=reason[:1000] if reason else F("error_reason"),
+        attempts=F("attempts") if attempted else F("attempts") - 1,
     )
     if updated:
         schedule_delivery(message_id=message.pk, queue=message.tenant.tier.send_queue, delay=delay)
@@ -118,75 +124,21 @@ def deliver_message(*, message_id: int) -> str:
         return "failed: no session"
     except pooling.SessionNotReady as exc:
         # Not an attempt: the slot is down or the session not WORKING; wait for failover.
-        postpone_message(message=message, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
+        postpone_message(message=message, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc),
+                         attempted=False)
         return f"waiting: {exc}"
     paused_for = tenant_send_pause_seconds(tenant_id=tenant.pk)
     if paused_for:
-        postpone_message(message=message, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+        postpone_message(message=message, delay=paused_for, attempted=False,
+                         reason="sends paused after Meta's spam rate limit (131048)")
         return f"paused for {paused_for:.0f}s"
     try:
-        booked_wait = _booked_wait_seconds(message)
-        if booked_wait is not None:
-            # Already booked: rq's scheduler works in whole seconds and may run the job
-            # early. Booking again here would push the slot out on every early run (two
-            # paced messages could then chase their own bookings forever).
-            if booked_wait > settings.PACING_INLINE_WAIT_SECONDS:
-                postpone_message(message=message, delay=booked_wait, paced=True, booked_at=message.paced_until)
-                return f"paced: {booked_wait:.2f}s (booked)"
-            if booked_wait > 0:
-                time.sleep(booked_wait)
-        else:
-            pace = reserve_send(
-                number_key=f"{sending.slot_id}:{sending.session_name}",
-                recipient=message.contact.wa_id,
-                dialect=sending.dialect,
-                tier_rate=tenant.tier.messages_per_second,
-            )
-            if pace.wait_seconds > settings.PACING_INLINE_WAIT_SECONDS:
-                postpone_message(message=message, delay=pace.wait_seconds, paced=True)
-                return f"paced: {pace.wait_seconds:.2f}s"
-            if pace.wait_seconds > 0:
-                time.sleep(pace.wait_seconds)
-        Message.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
-        attempt = message.attempts + 1
-        outbound = _outbound(message)
-        if message.media_id:
-            if message.media.status != "stored":
-                fail_message(message=message, code="media_unavailable",
-                             reason=f"Media {message.media_id} is {message.media.status}: {message.media.reason}")
-                return "failed: media unavailable"
-        try:
-            if message.media_id:
-                # Inside the try: a Cloud upload fails like a send (transient or permanent).
-                prepared = outbound_media(media=message.media, sending=sending)
-                outbound.media_id, outbound.media_data, outbound.media_mimetype = (
-                    prepared.media_id, prepared.media_data, prepared.mimetype)
-                outbound.media_url = prepared.media_url
-                outbound.filename = outbound.filename or prepared.filename
-            result = sending.bridge.send(sending.session_name, outbound)
-        except PermanentBridgeError as exc:
-            if str(exc.code) == SPAM_RATE_LIMIT_CODE:
-                # Meta's spam limit is the number's, not this message's: stop the tenant's
-                # sends for a while and keep the message; waiting message by message would
-                # only feed the limit.
-                pause_tenant_sends(tenant=tenant, reason=exc.reason)
-                postpone_message(message=message, delay=settings.SPAM_PAUSE_SECONDS, reason=f"{exc.code}: {exc.reason}")
-                return f"paused: {exc}"
-            fail_message(message=message, code=exc.code or "permanent", reason=_explain(exc))
-            return f"failed: {exc}"
-        except TransientBridgeError as exc:
-            if attempt >= settings.MESSAGE_MAX_ATTEMPTS:
-                fail_message(message=message, code=exc.code or "transient",
-                             reason=f"gave up after {attempt} attempts: {exc.reason}")
-                return f"failed: {exc}"
-            delay = backoff_delay(attempt, base=settings.MESSAGE_RETRY_BASE_SECONDS,
-                                  cap=settings.MESSAGE_RETRY_MAX_DELAY_SECONDS)
-            postpone_message(message=message, delay=delay, reason=f"attempt {attempt}: {exc}")
-            return f"retry in {delay:.1f}s: {exc}"
-        except OSError as exc:
-            # The stored bytes are gone (storage lost them, or retention ran): nothing to retry.
-            fail_message(message=message, code="media_unavailable", reason=f"The media's bytes cannot be read: {exc}")
-            return f"failed: {exc}"
+        postponed = wait_for_pace(message=message, sending=sending)
+        if postponed:
+            return postponed
+        outcome, result = send_attempt(message=message, sending=sending, attempt=message.attempts)
+        if result is None:
+            return outcome
     finally:
         close = getattr(sending.bridge, "close", None)
         if close:
@@ -196,6 +148,81 @@ def deliver_message(*, message_id: int) -> str:
     # After our commit: a status that beat us here is now in PendingStatus (see apply_pending_statuses).
     apply_pending_statuses(tenant_id=tenant.pk, provider_message_ids=[result.provider_message_id])
     return "sent"
+
+
+def wait_for_pace(*, message: Message, sending) -> str | None:
+    """Sleep until the message's send time on its number, if that is near; else postpone it.
+
+    Returns None when the message may be sent now, or what happened when it was postponed.
+    """
+    booked_wait = _booked_wait_seconds(message)
+    if booked_wait is not None:
+        # Already booked: rq's scheduler works in whole seconds and may run the job
+        # early. Booking again here would push the slot out on every early run (two
+        # paced messages could then chase their own bookings forever).
+        if booked_wait > settings.PACING_INLINE_WAIT_SECONDS:
+            postpone_message(message=message, delay=booked_wait, paced=True, booked_at=message.paced_until,
+                             attempted=False)
+            return f"paced: {booked_wait:.2f}s (booked)"
+        wait = booked_wait
+    else:
+        wait = reserve_send(
+            number_key=f"{sending.slot_id}:{sending.session_name}",
+            recipient=message.contact.wa_id,
+            dialect=sending.dialect,
+            tier_rate=message.tenant.tier.messages_per_second,
+        ).wait_seconds
+        if wait > settings.PACING_INLINE_WAIT_SECONDS:
+            postpone_message(message=message, delay=wait, paced=True, attempted=False)
+            return f"paced: {wait:.2f}s"
+    if wait > 0:
+        time.sleep(wait)
+    return None
+
+
+def send_attempt(*, message: Message, sending, attempt: int) -> tuple[str, SendResult | None]:
+    """Call the bridge once for a claimed message whose pacing is done; `attempt` counts this call.
+
+    Returns ("sent", result) for the caller to record, or (what happened, None)
+    when the message was failed, postponed or the tenant paused here.
+    """
+    outbound = _outbound(message)
+    if message.media_id and message.media.status != "stored":
+        fail_message(message=message, code="media_unavailable",
+                     reason=f"Media {message.media_id} is {message.media.status}: {message.media.reason}")
+        return "failed: media unavailable", None
+    try:
+        if message.media_id:
+            # Inside the try: a Cloud upload fails like a send (transient or permanent).
+            prepared = outbound_media(media=message.media, sending=sending)
+            outbound.media_id, outbound.media_data, outbound.media_mimetype = (
+                prepared.media_id, prepared.media_data, prepared.mimetype)
+            outbound.media_url = prepared.media_url
+            outbound.filename = outbound.filename or prepared.filename
+        return "sent", sending.bridge.send(sending.session_name, outbound)
+    except PermanentBridgeError as exc:
+        if str(exc.code) == SPAM_RATE_LIMIT_CODE:
+            # Meta's spam limit is the number's, not this message's: stop the tenant's
+            # sends for a while and keep the message; waiting message by message would
+            # only feed the limit.
+            pause_tenant_sends(tenant=message.tenant, reason=exc.reason)
+            postpone_message(message=message, delay=settings.SPAM_PAUSE_SECONDS, reason=f"{exc.code}: {exc.reason}")
+            return f"paused: {exc}", None
+        fail_message(message=message, code=exc.code or "permanent", reason=_explain(exc))
+        return f"failed: {exc}", None
+    except TransientBridgeError as exc:
+        if attempt >= settings.MESSAGE_MAX_ATTEMPTS:
+            fail_message(message=message, code=exc.code or "transient",
+                         reason=f"gave up after {attempt} attempts: {exc.reason}")
+            return f"failed: {exc}", None
+        delay = backoff_delay(attempt, base=settings.MESSAGE_RETRY_BASE_SECONDS,
+                              cap=settings.MESSAGE_RETRY_MAX_DELAY_SECONDS)
+        postpone_message(message=message, delay=delay, reason=f"attempt {attempt}: {exc}")
+        return f"retry in {delay:.1f}s: {exc}", None
+    except OSError as exc:
+        # The stored bytes are gone (storage lost them, or retention ran): nothing to retry.
+        fail_message(message=message, code="media_unavailable", reason=f"The media's bytes cannot be read: {exc}")
+        return f"failed: {exc}", None
 
 
 def _booked_wait_seconds(message: Message) -> float | None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from messaging.media.links import signed_link
 from messaging.models import Conversation, MediaFile, Message
-from waplatform.events import publish_event
+from waplatform.events import publish_event, publish_events
 
 
 def message_fields(message: Message) -> dict[str, Any]:
@@ -96,6 +96,12 @@ def publish_message(*, event_type: str, message_id: int) -> None:
     """The event goes out after the caller's transaction commits (publish_event defers it)."""
     message = Message.objects.select_related("contact", "media").get(pk=message_id)
     publish_event(tenant_id=message.tenant_id, type=event_type, data=message_representation(message))
+
+
+def publish_messages(*, event_type: str, message_ids: list[int]) -> None:
+    """publish_message for many messages: one read, one INSERT of their events."""
+    messages = Message.objects.select_related("contact", "media").filter(pk__in=message_ids).order_by("pk")
+    publish_events([(m.tenant_id, event_type, message_representation(m)) for m in messages])
 
 
 def publish_conversation(*, conversation_id: int) -> None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Message, PendingStatus
-from messaging.services.payloads import publish_message
+from messaging.services.payloads import publish_message, publish_messages
 
 STATUS_TIME_FIELD = {
     Message.Status.SENT: "sent_at",
@@ -22,23 +22,34 @@ STATUS_TIME_FIELD = {
 }
 
 
-@transaction.atomic
 def record_sent(*, message_id: int, provider_message_id: str, slot_id: int | None = None) -> bool:
-    updated = Message.objects.filter(pk=message_id, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
-        status=Message.Status.SENT,
-        status_rank=Message.RANK[Message.Status.SENT],
-        provider_message_id=provider_message_id,
-        sent_at=timezone.now(),
-        lease_expires_at=None,
-        next_attempt_at=None,
-        paced_until=None,
-        error_code="",
-        error_reason="",
-        sent_via_slot_id=slot_id,
-    )
-    if updated:
-        publish_message(event_type="message.sent", message_id=message_id)
-    return bool(updated)
+    return bool(record_sent_many(sent=[(message_id, provider_message_id, timezone.now())], slot_id=slot_id))
+
+
+@transaction.atomic
+def record_sent_many(*, sent: list[tuple[int, str, datetime]], slot_id: int | None = None) -> list[int]:
+    """Record (message id, WhatsApp id, when the bridge took it) as `sent` in one transaction;
+    returns the ids recorded.
+
+    A message already past `sent` (an ack that raced us, a `failed`) is left alone.
+    """
+    recorded = [
+        message_id for message_id, provider_message_id, sent_at in sent
+        if Message.objects.filter(pk=message_id, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
+            status=Message.Status.SENT,
+            status_rank=Message.RANK[Message.Status.SENT],
+            provider_message_id=provider_message_id,
+            sent_at=sent_at,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            paced_until=None,
+            error_code="",
+            error_reason="",
+            sent_via_slot_id=slot_id,
+        )
+    ]
+    publish_messages(event_type="message.sent", message_ids=recorded)
+    return recorded
 
 
 def fail_locked(*, message: Message, code: str, reason: str) -> None:

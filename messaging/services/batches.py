@@ -1,0 +1,204 @@
+"""Batched sends: one job per tenant sends every due message of the tenant.
+
+A job per message paid rq's bookkeeping, a fresh bridge client and a claim per
+message, which capped sends below rq's own no-op rate. Here an accepted
+message only makes sure one `deliver_batch` job is waiting for its tenant (a
+Redis flag, messaging.services.batches.schedule_batch). The job claims up to
+SEND_BATCH_SIZE due messages in one statement, paces each on the number's
+bucket (messaging.pacing), sends them in order over one bridge client, records
+the results SEND_BATCH_RECORD_EVERY at a time, and goes on until the tenant has
+nothing due or SEND_BATCH_SECONDS are used, when it enqueues itself again at
+the back of the queue (so the tier's other tenants get their turn).
+
+The rules of single sends hold: the rows are the truth (a claimed message is
+`sending` under a lease; a killed job's messages are claimable again when the
+lease ends, and the sweeper re-enqueues what no job points at), status only
+moves up, and anything that must wait (pacing beyond the inline wait, a
+retry's backoff, a paused or not-ready session) is postponed to its own
+`deliver_message` job exactly as before.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from messaging.models import Message
+from messaging.services.delivery import send_attempt, tenant_send_pause_seconds, wait_for_pace
+from messaging.services.statuses import apply_pending_statuses, fail_locked, fail_message, record_sent_many
+from pooling import services as pooling
+from tenants.models import Tenant
+from waplatform import lease_owners
+from waplatform.events import fan_out_by_relay
+from waplatform.queues import enqueue_on_commit, enqueue_once_on_commit, take_flag
+
+
+def _flag(tenant_id: int) -> str:
+    return f"wap:send-batch:{tenant_id}"
+
+
+def schedule_batch(*, tenant_id: int, queue: str) -> None:
+    """After commit, make sure one deliver_batch job is waiting for the tenant on `queue`."""
+    enqueue_once_on_commit("messaging.jobs.deliver_batch", tenant_id, queue=queue, flag=_flag(tenant_id),
+                           flag_ttl=settings.SEND_BATCH_FLAG_SECONDS)
+
+
+def _due(tenant_id: int):
+    now = timezone.now()
+    # Strictly due: a postponed message (paced, retrying) has its own deliver_message job
+    # for its time, which tolerates rq's scheduler running it early; a batch taking it
+    # early would only postpone it again.
+    return Message.objects.filter(tenant_id=tenant_id, direction=Message.Direction.OUT,
+                                  tenant__status=Tenant.Status.ACTIVE).filter(
+        Q(status=Message.Status.QUEUED, next_attempt_at__isnull=True)
+        | Q(status=Message.Status.QUEUED, next_attempt_at__lte=now)
+        | Q(status=Message.Status.SENDING, lease_expires_at__lt=now))
+
+
+def claim_batch(*, tenant_id: int, limit: int) -> list[Message]:
+    """Up to `limit` due messages of the tenant, oldest first, moved to `sending` under one lease.
+
+    SKIP LOCKED on PostgreSQL lets two batch jobs of one tenant take disjoint
+    messages; SQLite's IMMEDIATE transactions serialise them instead.
+    """
+    now = timezone.now()
+    expired_before = now - timedelta(seconds=settings.MESSAGE_EXPIRE_AFTER_SECONDS)
+    with transaction.atomic():
+        rows = list(_due(tenant_id).select_for_update(skip_locked=True, of=("self",))
+                    .order_by("pk").values_list("pk", "accepted_at")[:limit])
+        ids = [pk for pk, accepted_at in rows if accepted_at >= expired_before]
+        for message in Message.objects.filter(pk__in=[pk for pk, _ in rows if pk not in ids]):
+            fail_locked(message=message, code="expired", reason="Not sent within MESSAGE_EXPIRE_AFTER_SECONDS of acceptance.")
+        if not ids:
+            return []
+        # The attempt is counted at the claim (see delivery._start_sending).
+        Message.objects.filter(pk__in=ids).update(
+            status=Message.Status.SENDING, status_rank=Message.RANK[Message.Status.SENDING],
+            lease_expires_at=now + timedelta(seconds=settings.MESSAGE_SEND_LEASE_SECONDS),
+            lease_owner=lease_owners.current_owner(),  # a killed worker's batch is reclaimed at once
+            attempts=F("attempts") + 1)
+    return list(Message.objects.select_related("tenant__tier", "contact", "media").filter(pk__in=ids).order_by("pk"))
+
+
+def _release(messages: list[Message]) -> None:
+    """Claimed messages this job will not reach: due again at once, their attempt given back."""
+    if messages:
+        Message.objects.filter(pk__in=[m.pk for m in messages], status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, status_rank=Message.RANK[Message.Status.QUEUED],
+            lease_expires_at=None, next_attempt_at=timezone.now(), attempts=F("attempts") - 1)
+
+
+def _wait_all(tenant: Tenant, *, delay: float, reason: str) -> str:
+    """The tenant's due messages wait `delay` seconds (not an attempt); one batch job comes back for them."""
+    waiting = _due(tenant.pk).filter(status=Message.Status.QUEUED).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), error_reason=reason[:1000])
+    if waiting:
+        enqueue_on_commit("messaging.jobs.deliver_batch", tenant.pk, queue=tenant.tier.send_queue, delay=delay)
+    return f"waiting {delay:.0f}s: {waiting} messages: {reason}"
+
+
+def deliver_batch(*, tenant_id: int) -> str:
+    """Send the tenant's due messages (see the module docstring). Returns what happened, for logs and tests."""
+    # Before looking for work: a message committed after this point gets a job of its own.
+    take_flag(_flag(tenant_id))
+    tenant = Tenant.objects.select_related("tier").filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
+    if tenant is None or not _due(tenant_id).exists():
+        return "nothing to do"
+    try:
+        sending = pooling.get_sending_session(tenant=tenant)
+    except pooling.NoSession as exc:
+        failed = 0
+        while messages := claim_batch(tenant_id=tenant_id, limit=settings.SEND_BATCH_SIZE):
+            for message in messages:
+                fail_message(message=message, code="no_session", reason=str(exc))
+            failed += len(messages)
+        return f"failed: no session ({failed} messages)"
+    except pooling.SessionNotReady as exc:
+        # Not an attempt: the slot is down or the session not WORKING; wait for failover.
+        return _wait_all(tenant, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
+    paused_for = tenant_send_pause_seconds(tenant_id=tenant_id)
+    if paused_for:
+        _close(sending)
+        return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+    try:
+        with fan_out_by_relay():
+            return _send_due(tenant, sending)
+    finally:
+        _close(sending)
+
+
+def _close(sending) -> None:
+    close = getattr(sending.bridge, "close", None)
+    if close:
+        close()
+
+
+class _Recorder:
+    """Sent results, written SEND_BATCH_RECORD_EVERY at a time (or after half a second)."""
+
+    def __init__(self, tenant: Tenant, slot_id: int) -> None:
+        self.tenant, self.slot_id = tenant, slot_id
+        self.pending: list[tuple[int, str, datetime]] = []
+        self.since = 0.0
+        self.recorded = 0
+
+    def add(self, message_id: int, provider_message_id: str) -> None:
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append((message_id, provider_message_id, timezone.now()))
+        if len(self.pending) >= settings.SEND_BATCH_RECORD_EVERY or time.monotonic() - self.since > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        sent, self.pending = self.pending, []
+        self.recorded += len(record_sent_many(sent=sent, slot_id=self.slot_id))
+        # After our commit: a status that beat us here is now in PendingStatus (see apply_pending_statuses).
+        apply_pending_statuses(tenant_id=self.tenant.pk, provider_message_ids=[p for _, p, _ in sent])
+
+
+def _send_due(tenant: Tenant, sending) -> str:
+    started = time.monotonic()
+    recorder = _Recorder(tenant, sending.slot_id)
+    others = 0
+    paused = False
+    try:
+        while not paused:
+            messages = claim_batch(tenant_id=tenant.pk, limit=settings.SEND_BATCH_SIZE)
+            if not messages:
+                break
+            claimed_at = time.monotonic()
+            for index, message in enumerate(messages):
+                # Stop well inside the lease, or another job could take these messages while we still hold them.
+                if paused or time.monotonic() - claimed_at > settings.MESSAGE_SEND_LEASE_SECONDS / 2:
+                    _release(messages[index:])
+                    break
+                outcome = wait_for_pace(message=message, sending=sending)
+                if outcome is None:
+                    outcome, result = send_attempt(message=message, sending=sending, attempt=message.attempts)
+                    if result is not None:
+                        recorder.add(message.pk, result.provider_message_id)
+                        continue
+                others += 1
+                paused = outcome.startswith("paused")  # Meta's 131048: the tenant's sends stop here
+            recorder.flush()
+            # At least one claim per job, however small the budget: the job must make progress.
+            if time.monotonic() - started >= settings.SEND_BATCH_SECONDS or tenant_send_pause_seconds(
+                    tenant_id=tenant.pk):
+                break
+    finally:
+        recorder.flush()
+    if recorder.recorded:
+        pooling.touch_session_activity(tenant=tenant)
+    paused_for = tenant_send_pause_seconds(tenant_id=tenant.pk)
+    if paused_for:
+        return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+    if _due(tenant.pk).exists():
+        schedule_batch(tenant_id=tenant.pk, queue=tenant.tier.send_queue)  # at the back of the queue
+    return f"sent {recorder.recorded}, postponed or failed {others}"

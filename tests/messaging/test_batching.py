@@ -1,0 +1,46 @@
+"""Batched sends (docs/messaging.md "Batched sends"): a tenant's burst is one job, sent in order,
+and a tenant with a backlog takes turns with the others of its queue."""
+
+import django_rq
+import pytest
+
+from messaging.models import Message
+from tests.factories import TenantFactory
+from tests.messaging.conftest import start_working_session, work, work_until
+from tests.messaging.test_durability import all_final, send_many
+
+pytestmark = pytest.mark.integration
+
+SENT = {"sent", "delivered", "read"}
+
+
+def test_a_burst_of_sends_waits_as_one_job_and_goes_out_in_order(platform, settings):
+    settings.PACING_BURST = 100
+    ids = send_many(platform, 25)
+
+    # What an operator sees on the queue page: one job for the tenant, not 25.
+    assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 1
+    work_until(lambda: all_final(ids))
+
+    rows = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("status", "attempts", "sent_at"))
+    assert {status for status, _, _ in rows} <= SENT
+    assert {attempts for _, attempts, _ in rows} == {1}
+    sent_at = [sent for _, _, sent in rows]
+    assert sent_at == sorted(sent_at)  # accepted order is the order they reached the bridge
+
+
+def test_a_tenant_with_a_backlog_takes_turns_with_the_others_of_its_queue(platform, settings):
+    settings.PACING_BURST = 100
+    settings.SEND_BATCH_SIZE = 2
+    settings.SEND_BATCH_SECONDS = 0  # one claim per job, then back of the queue
+    other = start_working_session(TenantFactory(tier=platform.tenant.tier), platform.sandbox)
+    backlog = send_many(platform, 6)
+    [late] = send_many(other, 1, prefix="1650777")
+
+    work()
+    work_until(lambda: all_final([*backlog, late]))
+
+    assert set(Message.objects.filter(pk__in=[*backlog, late]).values_list("status", flat=True)) <= SENT
+    late_sent = Message.objects.get(pk=late).sent_at
+    last_of_backlog = max(Message.objects.filter(pk__in=backlog).values_list("sent_at", flat=True))
+    assert late_sent < last_of_backlog
