@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps test-browser bench clean postgres-server
+.PHONY: rehearse run test test-deps test-browser bench clean postgres-server
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ test: test-deps
 ## make test-browser: only the browser tests (needs /usr/bin/chromium: apt-get install chromium)
 test-browser: test-deps
 	$(PY) -m waplatform.embedded_redis -- sh -c '$(BROWSER_PYTEST) $(PYTEST_ARGS)'
+
+## make rehearse: the fault benchmark's tiny run as a test (5-15 min; not part of make test)
+rehearse: test-deps
+	$(PY) -m waplatform.embedded_redis -- env WAP_REHEARSALS=1 $(PY) -m pytest -m rehearsal $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(PY) -m bench

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Seven faults, a launcher started twice, and recoveries that wait for a lease and a sweep on
 # the current platform (up to ~150 s for a killed worker's message): the bound is for a hang.
 BENCH_TIMEOUT_SECONDS = 1200
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
+pytestmark = [pytest.mark.integration, pytest.mark.rehearsal, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
 
 
 @pytest.fixture(scope="module")
