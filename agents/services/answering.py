@@ -55,7 +55,9 @@ def answer_for(*, agent: Agent, conversation_id: int, answered_through: int, up_
     if agent.kind == Agent.Kind.KNOWLEDGE_BASE:
         threshold = agent.confidence_threshold
         answer = knowledge_base.answer(
-            entries=selectors.knowledge_for(agent=agent), context=context, fallback_text=fallback,
+            index=caches.knowledge_index(agent_id=agent.pk, version=agent.version,
+                                         load_entries=lambda: selectors.knowledge_for(agent=agent)),
+            context=context, fallback_text=fallback,
             threshold=settings.AGENTS_KB_CONFIDENCE_THRESHOLD if threshold is None else threshold,
             handoff_on_low_confidence=agent.on_low_confidence == Agent.LowConfidence.HANDOFF)
     else:
