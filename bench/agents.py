@@ -98,6 +98,48 @@ def one_round(tenant, client: httpx.Client, base_url: str, session_name: str, se
     return out
 
 
+def profile_respond(h: Harness, tenant, client: httpx.Client, base_url: str, session_name: str, n: int) -> dict:
+    """The `ai` hop in this process under pyinstrument: n inbound messages stored with no `ai`
+    worker running, then their respond jobs drained by a PlatformWorker here, queries counted."""
+    import django_rq
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from pyinstrument import Profiler
+
+    from messaging.models import Message
+    from waplatform.queues import get_queue
+
+    for proc in [p for p in h.procs if p.name == "workers-ai"]:
+        proc.stop()
+        h.procs.remove(proc)
+    senders = [f"4478{i:06d}" for i in range(n)]
+    for i, sender in enumerate(senders):
+        client.post(base_url + "/sandbox/inbound",
+                    json={"session": session_name, "from": sender, "text": f"what about your {TOPICS[i % 20]}?",
+                          "name": f"Profile {i}"}, headers={"X-Api-Key": SANDBOX_KEY}).raise_for_status()
+    queue = get_queue("ai")
+    wait_until(lambda: queue.count >= n, timeout=60 + n, what=f"{n} respond jobs queued")
+    worker = django_rq.get_worker("ai")
+    profiler = Profiler(interval=0.0005)
+    with CaptureQueriesContext(connection) as queries:
+        profiler.start()
+        started = time.perf_counter()
+        worker.work(burst=True, logging_level="WARNING")
+        elapsed = time.perf_counter() - started
+        profiler.stop()
+    answered = Message.objects.filter(tenant=tenant, direction="out", contact__wa_id__in=senders).count()
+    statements: dict[str, int] = {}
+    for q in queries.captured_queries:
+        sql = q["sql"].split(" WHERE ")[0][:90]
+        statements[sql] = statements.get(sql, 0) + 1
+    out = h.out_dir / "profile-agents.txt"
+    out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    top = sorted(statements.items(), key=lambda kv: -kv[1])[:12]
+    return {"profiled_replies": answered, "in_process_respond_ms": elapsed * 1000 / max(1, n),
+            "db_queries_per_reply": len(queries.captured_queries) / max(1, n),
+            "top_statements_per_message": {sql: round(count / n, 2) for sql, count in top}, "profile": str(out)}
+
+
 def run(h: Harness, o) -> dict:
     reason = missing_dependency()
     if reason:
@@ -134,6 +176,11 @@ def run(h: Harness, o) -> dict:
                             f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(totals, 95)})
             for hop in HOPS:
                 figures[f"c{level}_{hop}_p50_ms"] = percentile([s[hop] for s in got], 50)
+        profile = (profile_respond(h, tenant, client, sandbox.extra["base_url"], session_name, o.profile_messages)
+                   if o.profile else None)
     low, high = min(levels), max(levels)
-    return {"figures": figures,
-            "ratio": {"name": f"p50 at {high} parallel / p50 at {low}", "value": p50s[high] / p50s[low]}}
+    result = {"figures": figures,
+              "ratio": {"name": f"p50 at {high} parallel / p50 at {low}", "value": p50s[high] / p50s[low]}}
+    if profile:
+        result["profile"] = profile
+    return result

@@ -4,7 +4,10 @@ Jobs take ids, never model instances: the worker re-reads the row, so a job
 that runs late (or twice) sees the truth and can do nothing.
 """
 
+import json
 import logging
+import os
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -29,10 +32,28 @@ class QueueFull(Exception):
         )
 
 
+_queues: dict[tuple, Any] = {}
+_queues_lock = threading.Lock()
+
+
 def get_queue(name: str):
+    """The queue, one per process and configuration.
+
+    django_rq.get_queue builds a new Redis client, with a pool of its own, on
+    every call: each enqueue opened a TCP connection and ran redis-py's
+    handshake (which reads the package's metadata from disk), 10-70 ms of a
+    reply's path under load (bench agents --profile). Keyed by the settings
+    too, so a test that points RQ_QUEUES elsewhere gets a queue there; redis-py
+    pools reset themselves in a forked child.
+    """
     if name not in settings.QUEUE_NAMES:
         raise ValueError(f"Unknown queue {name!r}; expected one of {settings.QUEUE_NAMES}")
-    return django_rq.get_queue(name)
+    key = (name, os.getpid(), json.dumps(settings.RQ_QUEUES.get(name), sort_keys=True, default=str))
+    queue = _queues.get(key)
+    if queue is None:
+        with _queues_lock:
+            queue = _queues.setdefault(key, django_rq.get_queue(name))
+    return queue
 
 
 def ensure_capacity(queue_name: str) -> None:

@@ -8,6 +8,7 @@ before it sends.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -25,6 +26,24 @@ from messaging.models import Conversation, Message
 from waplatform.queues import enqueue_many, get_queue
 
 logger = logging.getLogger(__name__)
+
+
+# Ids of replies this process just wrote: their `message.queued` event, handed over in this
+# process right after commit, needs no database look-up to know no person wrote them (the
+# relay, elsewhere, finds the AgentReply row instead). Bounded: only the latest matter.
+_own_replies: OrderedDict[int, None] = OrderedDict()
+OWN_REPLIES_KEPT = 4096
+
+
+def _remember_own_reply(message_id: int) -> None:
+    _own_replies[message_id] = None
+    while len(_own_replies) > OWN_REPLIES_KEPT:
+        _own_replies.popitem(last=False)
+
+
+def is_own_reply(message_id: int | None) -> bool:
+    """True for a message an agent of this process wrote (False means: look it up)."""
+    return message_id in _own_replies
 
 
 def _why_not(state: ConversationState, message_id: int, now: datetime) -> str:
@@ -93,6 +112,7 @@ def record_reply(*, conversation_id: int, message_id: int, agent_id: int, answer
     if not contact.tenant.is_active:
         return None  # suspended while the responder ran
     accepted = messaging.send_message(tenant=contact.tenant, to=contact.contact.wa_id, type="text", text=text)
+    _remember_own_reply(accepted.message.pk)
     AgentReply.objects.create(
         tenant_id=state.tenant_id, conversation_id=conversation_id, agent_id=agent_id, message=accepted.message,
         in_reply_to_id=message_id, source=AgentReply.Source.GREETING if greeting else answer.source,
