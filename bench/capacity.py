@@ -46,7 +46,10 @@ def timed_job(func) -> float:
     wait_until(finished, timeout=3600, interval=0.1, what=f"{func.__name__} job")
     if job.get_status() != JobStatus.FINISHED:
         raise RuntimeError(f"{func.__name__} failed: {job.latest_result().exc_string if job.latest_result() else ''}")
-    return (job.ended_at - job.started_at).total_seconds()
+    # rq 3 no longer keeps ended_at on the job hash; the result's timestamp is when it finished.
+    ended = job.ended_at or job.latest_result().created_at
+    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=ended.tzinfo)
+    return max(0.0, (ended.replace(tzinfo=ended.tzinfo or started.tzinfo) - started).total_seconds())
 
 
 def run(h: Harness, o) -> dict:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rank_bm25 import BM25Plus
-
 from agents.responders import Answer, Context
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -68,6 +66,9 @@ class Index:
         # BM25Plus with delta 0 is Okapi BM25 with a never-negative idf, log((N+1)/n): plain
         # Okapi gives words found in over half the entries a negative weight, which in a small
         # knowledge base (one to three entries) makes every match score zero.
+        # Imported here: rank-bm25 brings numpy (~15 MB), which only processes that answer need.
+        from rank_bm25 import BM25Plus
+
         self._bm25 = BM25Plus([entry.document() or ["_"] for entry in entries], delta=0) if entries else None
         self._own: dict[int, float] = {}
 
