@@ -149,6 +149,7 @@ def _reconcile_sessions(slot: Slot, report: HealthReport) -> None:
     if not wanted:
         return
     listed: dict[str, SessionInfo] | None = None
+    asked_at = timezone.now()
     if not any(s.phone_number_id for s in wanted):
         try:
             with bridge_for_slot(slot, timeout=settings.POOL_HEALTH_TIMEOUT_SECONDS) as bridge:
@@ -166,7 +167,8 @@ def _reconcile_sessions(slot: Slot, report: HealthReport) -> None:
             info = listed.get(session.name)
             lost = info is None
             if info is not None:
-                sessions.record_session_status(session=session, status=info.status, note="health check", me=info.me)
+                sessions.record_session_status(session=session, status=info.status, note="health check", me=info.me,
+                                               asked_at=asked_at)
         session.refresh_from_db()
         stuck = session.status == WhatsAppSession.Status.STARTING and session.status_changed_at < stuck_before
         if lost or stuck or session.status in (WhatsAppSession.Status.FAILED, WhatsAppSession.Status.STOPPED):

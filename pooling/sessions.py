@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -50,11 +50,29 @@ class SessionNotReady(SessionError):
 
 
 @transaction.atomic
-def record_session_status(*, session: WhatsAppSession, status: str, note: str = "", me: dict | None = None) -> bool:
-    """Store a status reading; publishes `session.status` when it changed. Returns whether it did."""
+def record_session_status(*, session: WhatsAppSession, status: str, note: str = "", me: dict | None = None,
+                          reported_at: datetime | None = None, asked_at: datetime | None = None) -> bool:
+    """Store a status reading; publishes `session.status` when it changed. Returns whether it did.
+
+    A stale reading is dropped, so a session cannot fall back from WORKING to
+    STARTING because two webhooks crossed, or because the start job recorded its
+    call's answer after the webhooks that followed it:
+    - `reported_at`, a webhook's time on the bridge's clock: stale when older than
+      the last webhook applied (the same clock, so no skew between hosts);
+    - `asked_at`, when we asked the bridge (our clock): stale when the status
+      changed after that, since whatever changed it knew more.
+    """
     locked = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    if reported_at is not None and locked.status_reported_at is not None and reported_at < locked.status_reported_at:
+        return False
+    if asked_at is not None and locked.status_changed_at > asked_at and locked.status != status:
+        session.status = locked.status
+        return False
     changed = locked.status != status
     fields = []
+    if reported_at is not None:
+        locked.status_reported_at = reported_at
+        fields.append("status_reported_at")
     if changed:
         locked.status = status
         locked.status_changed_at = timezone.now()
@@ -153,6 +171,7 @@ def start_on_slot(*, session_id: int) -> str:
     if slot.state != Slot.State.READY:
         return f"slot {slot.state}"  # provisioning finishes by starting its sessions
     WhatsAppSession.objects.filter(pk=session.pk).update(start_attempts=session.start_attempts + 1)
+    asked_at = timezone.now()
     try:
         with bridge_for_session(slot, session) as bridge:
             info = bridge.start_session(
@@ -165,7 +184,8 @@ def start_on_slot(*, session_id: int) -> str:
         WhatsAppSession.objects.filter(pk=session.pk).update(last_error=str(exc)[:500])
         record_session_status(session=session, status=WhatsAppSession.Status.FAILED, note=str(exc))
         return f"failed: {exc}"
-    record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me)
+    record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me,
+                          asked_at=asked_at)
     return info.status
 
 
@@ -214,8 +234,10 @@ def read_session(*, tenant: Tenant, pairing_phone: str = "") -> SessionView:
     try:
         with bridge_for_session(assignment.slot, session, timeout=5) as bridge:
             name = session_name_on_bridge(session)
+            asked_at = timezone.now()
             info = bridge.get_session(name)
-            record_session_status(session=session, status=info.status, note="read on demand", me=info.me)
+            record_session_status(session=session, status=info.status, note="read on demand", me=info.me,
+                                  asked_at=asked_at)
             if info.status == WhatsAppSession.Status.SCAN_QR_CODE:
                 view.qr = bridge.get_qr(name)
                 if view.qr.value != session.qr_value:
