@@ -5,13 +5,14 @@ Workload. The platform as the Procfile runs it: daphne, `maintenance` (2
 workers), `low` (1 worker), the rq cron scheduler; sandbox workers of
 --capacity-per-sandbox sessions each (default 250) registered as static slots
 of a bench tier, added as the size grows. At each size the new tenants are
-created (create_tenant), placed (start_session: allocation + start job), and
+created (create_tenant), placed in batches of 500 (start_sessions: bulk
+placement per slot, one start job per slot per 100 sessions), and
 waited for until every session is WORKING (the sandbox scans after 0.1 s and
 reports by signed webhook). Then:
 - RSS and PSS (psutil; PSS counts pages a worker pool shares with its parent once), each process and its children) of the platform's processes
   and of the sandbox workers, separately; per tenant = (RSS - RSS before any
   tenant) / tenants;
-- allocations/s: place_tenant calls (start_session) per second, and
+- allocations/s: tenants placed (start_sessions) per second, and
   sessions reaching WORKING per second;
 - one `run_health_checks` and one `optimize_pools` job on `maintenance`,
   timed by rq (started_at -> ended_at).
@@ -28,6 +29,7 @@ import time
 from bench.harness import Harness, bench_tier, make_tenant, register_sandbox_slot, start_working_sessions, wait_until
 
 NAME = "capacity"
+PLACE_BATCH = 500  # tenants per start_sessions call (one transaction; start jobs per slot)
 MB = 1024 * 1024
 
 
@@ -78,8 +80,8 @@ def run(h: Harness, o) -> dict:
         new = [make_tenant(tier, f"bench capacity {i}")[0] for i in range(created, size)]
         created = size
         t0 = time.perf_counter()
-        for tenant in new:
-            pooling.start_session(tenant=tenant)
+        for i in range(0, len(new), PLACE_BATCH):
+            pooling.start_sessions(tenants=new[i:i + PLACE_BATCH])
         placing = time.perf_counter() - t0
         from pooling.models import WhatsAppSession
 

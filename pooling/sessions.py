@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from pooling import allocation
 from pooling.bridges.base import BridgeError, QrCode, SessionNotFound
-from pooling.bridging import bridge_for_session, session_name_on_bridge, webhook_secret_for, webhook_url_for
+from pooling.bridging import (bridge_for_session, bridge_for_slot, session_name_on_bridge, webhook_secret_for,
+                              webhook_url_for)
 from pooling.models import Assignment, Slot, WhatsAppSession
 from pooling.numbers import NumberInUse, check_number_assigned, holds_number
 from tenants.models import Tenant, Tier
@@ -132,6 +134,75 @@ def start_session(*, tenant: Tenant, phone_number_id: str = "") -> WhatsAppSessi
     if allocation.place_tenant(tenant=tenant) is not None:
         schedule_start(session_id=session.pk)
     return session
+
+
+START_BATCH = 100  # sessions per start job: one bridge client for them all, and still a short job
+
+
+@transaction.atomic
+def start_sessions(*, tenants: list[Tenant]) -> int:
+    """start_session for many tenants at once (a fleet start, a migration, the capacity bench).
+
+    Sessions are created and marked wanted in bulk, placed by
+    allocation.place_many, and started by one job per slot per START_BATCH
+    sessions instead of one per session. Cloud numbers, which need their
+    number checked, go through start_session. Returns how many were placed.
+    """
+    cloud = set(WhatsAppSession.objects.filter(tenant__in=tenants).exclude(phone_number_id="")
+                .values_list("tenant_id", flat=True))
+    for tenant in [t for t in tenants if t.pk in cloud]:
+        start_session(tenant=tenant)
+    tenants = [t for t in tenants if t.pk not in cloud]
+    WhatsAppSession.objects.bulk_create(
+        [WhatsAppSession(tenant=t, name=allocation.session_name_for(t)) for t in tenants], ignore_conflicts=True)
+    WhatsAppSession.objects.filter(tenant__in=tenants).update(
+        wanted=True, last_activity_at=timezone.now(), start_attempts=0)
+    placed = allocation.place_many(tenants=tenants)
+    for slot_id, session_ids in placed.items():
+        for i in range(0, len(session_ids), START_BATCH):
+            enqueue_on_commit("pooling.jobs.start_sessions_on_slot", slot_id, session_ids[i:i + START_BATCH],
+                              queue="maintenance")
+    return sum(len(ids) for ids in placed.values())
+
+
+def start_many_on_slot(*, slot_id: int, session_ids: list[int]) -> dict[str, int]:
+    """Job body: start_on_slot for sessions of one slot over one bridge client. Returns counts by outcome.
+
+    Each session is re-checked as start_on_slot does (still wanted, still
+    placed on this slot); a Cloud number, or a slot no longer ready, is left to
+    start_on_slot, which knows what to do about it.
+    """
+    slot = Slot.objects.filter(pk=slot_id).first()
+    outcomes: dict[str, int] = {}
+    live = set(Assignment.objects.filter(slot_id=slot_id, ended_at__isnull=True, tenant__whatsapp_session__in=session_ids)
+               .values_list("tenant__whatsapp_session", flat=True))
+    sessions = list(WhatsAppSession.objects.filter(pk__in=session_ids, wanted=True).order_by("pk"))
+    here = [s for s in sessions if s.pk in live and not s.phone_number_id]
+    if slot is None or slot.state != Slot.State.READY:
+        here = []
+    for session in [s for s in sessions if s not in here]:
+        outcome = start_on_slot(session_id=session.pk)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if not here:
+        return outcomes
+    WhatsAppSession.objects.filter(pk__in=[s.pk for s in here]).update(start_attempts=F("start_attempts") + 1)
+    with bridge_for_slot(slot) as bridge:
+        for session in here:
+            asked_at = timezone.now()
+            try:
+                info = bridge.start_session(
+                    session_name_on_bridge(session), webhook_url=webhook_url_for(slot, session),
+                    webhook_secret=webhook_secret_for(slot, session),
+                    metadata={"tenant.id": str(session.tenant_id), "slot.id": str(slot.pk)})
+            except BridgeError as exc:
+                WhatsAppSession.objects.filter(pk=session.pk).update(last_error=str(exc)[:500])
+                record_session_status(session=session, status=WhatsAppSession.Status.FAILED, note=str(exc))
+                outcomes["failed"] = outcomes.get("failed", 0) + 1
+                continue
+            record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me,
+                                  asked_at=asked_at)
+            outcomes[info.status] = outcomes.get(info.status, 0) + 1
+    return outcomes
 
 
 def _stop(tenant: Tenant, *, logout: bool, reason: str) -> WhatsAppSession | None:
