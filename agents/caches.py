@@ -98,13 +98,16 @@ def invalidate_triggers(tenant_id: int) -> None:
 # --- knowledge-base indexes -------------------------------------------------------
 
 KNOWLEDGE_INDEXES_KEPT = 256
-_knowledge_indexes: OrderedDict[tuple[int, int], Index] = OrderedDict()
+_knowledge_indexes: OrderedDict[tuple, Index] = OrderedDict()
 _knowledge_lock = threading.Lock()
 
 
-def knowledge_index(*, agent_id: int, version: int, load_entries: Callable[[], list[Entry]]) -> Index:
-    """The agent's compiled knowledge base at `version`, built from `load_entries()` on a miss."""
-    key = (agent_id, version)
+def knowledge_index(*, agent_id: int, version: int, created_at: object,
+                    load_entries: Callable[[], list[Entry]]) -> Index:
+    """The agent's compiled knowledge base at `version`, built from `load_entries()` on a miss.
+
+    `created_at` tells apart two agents given the same id, where a database was emptied (tests)."""
+    key = (agent_id, created_at, version)
     with _knowledge_lock:
         index = _knowledge_indexes.get(key)
         if index is not None:

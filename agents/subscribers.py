@@ -29,7 +29,7 @@ def on_event(event: dict) -> None:
     data = event.get("data") or {}
     if event["type"] == "message.received" and data.get("direction") == "in":
         schedule_reply(conversation_id=data["conversation_id"], message_id=data["id"])
-    elif event["type"] == "message.queued" and not services.is_own_reply(data.get("id")) \
+    elif event["type"] == "message.queued" and not services.is_own_reply(data) \
             and selectors.pauses_on_manual_reply(tenant_id=event["tenant"]):
         # Accepted through the API or the inbox; our own replies have an AgentReply row by now
         # (written in the same transaction as the message), so they are told apart.
