@@ -11,6 +11,11 @@ normalised text being answered. Per conversation on purpose: an answer built
 from one contact's words is never served to another. A switch clears the
 conversation's entries (an index set lists them, so no SCAN is needed).
 
+Knowledge-base indexes, per agent and version: in process only. Every change
+to an agent's entries bumps its version (agents.services.definitions), and the
+responding job reads the agent row afresh, so a new version is a miss and an
+old index is never asked for again; the bounded map drops it in time.
+
 Redis trouble never stops an answer: both caches fall back to doing the work.
 """
 
@@ -20,11 +25,14 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from typing import Callable
 
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from agents.responders.knowledge_base import Entry, Index
 from agents.triggers import CompiledTriggers, normalise_words
 from waplatform import counters
 from waplatform.redis import get_cache_redis
@@ -85,6 +93,34 @@ def invalidate_triggers(tenant_id: int) -> None:
         # and the key expires; drop ours at least.
         logger.exception("could not invalidate the trigger cache of tenant %s", tenant_id)
         _local_triggers.pop(tenant_id, None)
+
+
+# --- knowledge-base indexes -------------------------------------------------------
+
+KNOWLEDGE_INDEXES_KEPT = 256
+_knowledge_indexes: OrderedDict[tuple, Index] = OrderedDict()
+_knowledge_lock = threading.Lock()
+
+
+def knowledge_index(*, agent_id: int, version: int, created_at: object,
+                    load_entries: Callable[[], list[Entry]]) -> Index:
+    """The agent's compiled knowledge base at `version`, built from `load_entries()` on a miss.
+
+    `created_at` tells apart two agents given the same id, where a database was emptied (tests)."""
+    key = (agent_id, created_at, version)
+    with _knowledge_lock:
+        index = _knowledge_indexes.get(key)
+        if index is not None:
+            _knowledge_indexes.move_to_end(key)
+    counters.incr("cache_lookups", cache="knowledge_index", result="hit" if index is not None else "miss")
+    if index is not None:
+        return index
+    index = Index(load_entries())
+    with _knowledge_lock:
+        _knowledge_indexes[key] = index
+        while len(_knowledge_indexes) > KNOWLEDGE_INDEXES_KEPT:
+            _knowledge_indexes.popitem(last=False)
+    return index
 
 
 # --- AI responses -----------------------------------------------------------------

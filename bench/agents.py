@@ -1,11 +1,11 @@
-"""agents: inbound message -> knowledge-base reply `sent`, p50/p95 at 1, 10 and 50
+"""agents: inbound message -> knowledge-base reply `sent`, p50/p95 at 1, 10, 50 and 100
 conversations in parallel.
 
 Workload. daphne, one `maintenance`, W `ai` and W `low` workers, one sandbox
 worker with the tenant's WORKING session. The tenant's default agent is a
 knowledge-base agent with 20 entries. Each round, C new contacts each send
 one question at the same moment (POST /sandbox/inbound); latency is from that
-POST to the reply's `sent_at` (webhook -> ingest -> event -> `ai` job ->
+POST to the reply's `sent_at`, and per hop (webhook -> ingest -> event -> `ai` job ->
 BM25 answer -> send_message -> `low` job -> bridge -> `sent`). Rounds per
 level: --agents-rounds. Ratio: p50 at the highest parallelism / p50 at 1.
 
@@ -57,7 +57,12 @@ def setup_agent(tenant) -> None:
                                         answer=f"Here is everything about our {topic}.")
 
 
-def one_round(tenant, client: httpx.Client, base_url: str, session_name: str, senders: list[str]) -> list[float | None]:
+HOPS = ("intake", "respond", "send")
+
+
+def one_round(tenant, client: httpx.Client, base_url: str, session_name: str, senders: list[str]) -> list[dict | None]:
+    """Per sender: total ms from the POST to the reply's `sent_at`, and the three hops on the way:
+    intake (POST -> inbound row stored), respond (stored -> reply accepted), send (accepted -> sent)."""
     from messaging.models import Message
 
     posted: dict[str, float] = {}
@@ -75,10 +80,64 @@ def one_round(tenant, client: httpx.Client, base_url: str, session_name: str, se
         wait_until(all_sent, timeout=60 + 2 * len(senders), interval=0.05, what="replies")
     except TimeoutError:
         pass
-    first: dict[str, float] = {}
-    for wa_id, sent_at in replies.order_by("sent_at").values_list("contact__wa_id", "sent_at"):
-        first.setdefault(wa_id, sent_at.timestamp())
-    return [(first[s] - posted[s]) * 1000 if s in first else None for s in senders]
+    first: dict[str, tuple[float, float]] = {}
+    for wa_id, accepted_at, sent_at in replies.order_by("sent_at").values_list("contact__wa_id", "accepted_at",
+                                                                               "sent_at"):
+        first.setdefault(wa_id, (accepted_at.timestamp(), sent_at.timestamp()))
+    stored = dict(Message.objects.filter(tenant=tenant, direction="in", contact__wa_id__in=senders)
+                  .order_by("-pk").values_list("contact__wa_id", "accepted_at"))
+    out: list[dict | None] = []
+    for s in senders:
+        if s not in first or s not in stored:
+            out.append(None)
+            continue
+        accepted, sent = first[s]
+        t_in = stored[s].timestamp()
+        out.append({"total": (sent - posted[s]) * 1000, "intake": (t_in - posted[s]) * 1000,
+                    "respond": (accepted - t_in) * 1000, "send": (sent - accepted) * 1000})
+    return out
+
+
+def profile_respond(h: Harness, tenant, client: httpx.Client, base_url: str, session_name: str, n: int) -> dict:
+    """The `ai` hop in this process under pyinstrument: n inbound messages stored with no `ai`
+    worker running, then their respond jobs drained by a PlatformWorker here, queries counted."""
+    import django_rq
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from pyinstrument import Profiler
+
+    from messaging.models import Message
+    from waplatform.queues import get_queue
+
+    for proc in [p for p in h.procs if p.name == "workers-ai"]:
+        proc.stop()
+        h.procs.remove(proc)
+    senders = [f"4478{i:06d}" for i in range(n)]
+    for i, sender in enumerate(senders):
+        client.post(base_url + "/sandbox/inbound",
+                    json={"session": session_name, "from": sender, "text": f"what about your {TOPICS[i % 20]}?",
+                          "name": f"Profile {i}"}, headers={"X-Api-Key": SANDBOX_KEY}).raise_for_status()
+    queue = get_queue("ai")
+    wait_until(lambda: queue.count >= n, timeout=60 + n, what=f"{n} respond jobs queued")
+    worker = django_rq.get_worker("ai")
+    profiler = Profiler(interval=0.0005)
+    with CaptureQueriesContext(connection) as queries:
+        profiler.start()
+        started = time.perf_counter()
+        worker.work(burst=True, logging_level="WARNING")
+        elapsed = time.perf_counter() - started
+        profiler.stop()
+    answered = Message.objects.filter(tenant=tenant, direction="out", contact__wa_id__in=senders).count()
+    statements: dict[str, int] = {}
+    for q in queries.captured_queries:
+        sql = q["sql"].split(" WHERE ")[0][:90]
+        statements[sql] = statements.get(sql, 0) + 1
+    out = h.out_dir / "profile-agents.txt"
+    out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    top = sorted(statements.items(), key=lambda kv: -kv[1])[:12]
+    return {"profiled_replies": answered, "in_process_respond_ms": elapsed * 1000 / max(1, n),
+            "db_queries_per_reply": len(queries.captured_queries) / max(1, n),
+            "top_statements_per_message": {sql: round(count / n, 2) for sql, count in top}, "profile": str(out)}
 
 
 def run(h: Harness, o) -> dict:
@@ -106,14 +165,22 @@ def run(h: Harness, o) -> dict:
     p50s = {}
     with httpx.Client(timeout=10) as client:
         for level, n_rounds in zip(levels, rounds + [1] * len(levels)):
-            samples: list[float | None] = []
+            samples: list[dict | None] = []
             for r in range(n_rounds):
                 senders = [f"4479{level:03d}{r:03d}{i:04d}" for i in range(level)]
                 samples += one_round(tenant, client, sandbox.extra["base_url"], session_name, senders)
             got = [s for s in samples if s is not None]
-            p50s[level] = percentile(got, 50)
+            totals = [s["total"] for s in got]
+            p50s[level] = percentile(totals, 50)
             figures.update({f"c{level}_replies": len(got), f"c{level}_unanswered": len(samples) - len(got),
-                            f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(got, 95)})
+                            f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(totals, 95)})
+            for hop in HOPS:
+                figures[f"c{level}_{hop}_p50_ms"] = percentile([s[hop] for s in got], 50)
+        profile = (profile_respond(h, tenant, client, sandbox.extra["base_url"], session_name, o.profile_messages)
+                   if o.profile else None)
     low, high = min(levels), max(levels)
-    return {"figures": figures,
-            "ratio": {"name": f"p50 at {high} parallel / p50 at {low}", "value": p50s[high] / p50s[low]}}
+    result = {"figures": figures,
+              "ratio": {"name": f"p50 at {high} parallel / p50 at {low}", "value": p50s[high] / p50s[low]}}
+    if profile:
+        result["profile"] = profile
+    return result

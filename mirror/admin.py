@@ -3,7 +3,6 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mirror import services
 from mirror.models import Backlog, DeadLetter, MirrorStatus
 from waplatform.admin_actions import ActionsWhereTheyApply
 from waplatform.admin_display import clipped
@@ -57,6 +56,10 @@ class DeadLetterAdmin(ActionsWhereTheyApply, admin.ModelAdmin):
 
     @admin.action(description="Retry the write now", permissions=["change"])
     def retry(self, request, queryset):
+        # Here, not at the top: admin modules load in every process (autodiscovery), and the
+        # mirror's services bring the Firestore client and gRPC (~50 MB) with them.
+        from mirror import services
+
         count = 0
         for dead_letter in queryset.filter(resolved_at__isnull=True):
             services.retry_dead_letter(dead_letter=dead_letter)

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from pooling import provisioners
-from pooling.models import Assignment, Slot, WhatsAppSession
+from pooling.models import Assignment, SessionEvent, Slot, WhatsAppSession
 from tenants.models import Tenant, Tier
 from waplatform import alerts
 from waplatform.alerts import AlertKind
@@ -126,6 +126,63 @@ def place_tenant(*, tenant: Tenant, exclude_slot_ids: list[int] | None = None) -
     session.save(update_fields=["placement", "waiting_since"])
     session.events.create(status=session.status, slot=slot, note=f"placed on {slot}")
     return assignment
+
+
+def place_many(*, tenants: list[Tenant]) -> dict[int, list[int]]:
+    """Place many tenants at once: {slot id: [session ids placed on it]}. Must run inside a transaction.
+
+    Per tier, each slot with room (fullest first, as place_tenant packs) takes as
+    many as it holds with one conditional UPDATE, and the assignments, session
+    rows and history are written in bulk: a fleet start is a few statements per
+    slot, not a locked transaction per tenant. Tenants already placed are left as
+    they are; Cloud numbers and those no slot has room for are placed one by one
+    (place_tenant: dialect rules, a new slot, the waiting list and its alert).
+    """
+    tenants = list(Tenant.objects.select_for_update(of=("self",)).select_related("tier")
+                   .filter(pk__in=[t.pk for t in tenants]).order_by("pk"))
+    placed_already = set(Assignment.objects.filter(tenant__in=tenants, ended_at__isnull=True)
+                         .values_list("tenant_id", flat=True))
+    sessions = {s.tenant_id: s for s in WhatsAppSession.objects.filter(tenant__in=tenants)}
+    out: dict[int, list[int]] = {}
+    one_by_one: list[Tenant] = []
+    by_tier: dict[int, list[Tenant]] = {}
+    for tenant in tenants:
+        session = sessions.get(tenant.pk)
+        if tenant.pk in placed_already or session is None:
+            continue
+        if session.phone_number_id:
+            one_by_one.append(tenant)
+        else:
+            by_tier.setdefault(tenant.tier_id, []).append(tenant)
+    now = timezone.now()
+    for tier_tenants in by_tier.values():
+        tier = tier_tenants[0].tier
+        left = tier_tenants
+        slots = (Slot.objects.select_for_update(of=("self",))
+                 .filter(tier=tier, state__in=Slot.PLACEABLE_STATES, used__lt=F("capacity"),
+                         dialect__in=[Slot.Dialect.WAHA, Slot.Dialect.SANDBOX])
+                 .order_by("-used", "pk"))
+        for slot in slots:
+            if not left:
+                break
+            take = min(slot.capacity - slot.used, len(left))
+            if take <= 0 or not Slot.objects.filter(pk=slot.pk, used__lte=F("capacity") - take).update(
+                    used=F("used") + take, empty_since=None):
+                continue
+            batch, left = left[:take], left[take:]
+            Assignment.objects.bulk_create([Assignment(tenant=t, slot=slot, started_at=now) for t in batch])
+            ids = [sessions[t.pk].pk for t in batch]
+            WhatsAppSession.objects.filter(pk__in=ids).update(
+                placement=WhatsAppSession.Placement.PLACED, waiting_since=None)
+            SessionEvent.objects.bulk_create([SessionEvent(session_id=sessions[t.pk].pk, status=sessions[t.pk].status,
+                                                           slot=slot, note=f"placed on {slot}") for t in batch])
+            out.setdefault(slot.pk, []).extend(ids)
+        one_by_one.extend(left)
+    for tenant in one_by_one:
+        assignment = place_tenant(tenant=tenant)
+        if assignment is not None:
+            out.setdefault(assignment.slot_id, []).append(sessions[tenant.pk].pk)
+    return out
 
 
 @transaction.atomic

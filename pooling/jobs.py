@@ -16,6 +16,10 @@ def start_session_on_slot(session_id: int) -> str:
     return sessions.start_on_slot(session_id=session_id)
 
 
+def start_sessions_on_slot(slot_id: int, session_ids: list[int]) -> dict[str, int]:
+    return sessions.start_many_on_slot(slot_id=slot_id, session_ids=session_ids)
+
+
 def stop_session_on_slot(session_id: int, slot_id: int, logout: bool = False) -> str:
     return sessions.stop_on_slot(session_id=session_id, slot_id=slot_id, logout=logout)
 

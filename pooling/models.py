@@ -133,6 +133,9 @@ class WhatsAppSession(models.Model):
     last_error = models.TextField(blank=True)
     start_attempts = models.PositiveIntegerField(default=0)
     status_changed_at = models.DateTimeField(auto_now_add=True)
+    # The bridge's own time of the last webhook reading applied: its webhooks may arrive out of
+    # order (each is a request of its own), and one older than this is stale (pooling.sessions).
+    status_reported_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(auto_now_add=True)
     waiting_since = models.DateTimeField(null=True, blank=True)
 

@@ -39,6 +39,7 @@ from pooling.sessions import (  # noqa: F401
     record_session_status,
     session_for_webhook,
     start_session,
+    start_sessions,
     schedule_start,
     stop_session,
     touch_session_activity,

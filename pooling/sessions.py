@@ -10,15 +10,17 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from pooling import allocation
 from pooling.bridges.base import BridgeError, QrCode, SessionNotFound
-from pooling.bridging import bridge_for_session, session_name_on_bridge, webhook_secret_for, webhook_url_for
+from pooling.bridging import (bridge_for_session, bridge_for_slot, session_name_on_bridge, webhook_secret_for,
+                              webhook_url_for)
 from pooling.models import Assignment, Slot, WhatsAppSession
 from pooling.numbers import NumberInUse, check_number_assigned, holds_number
 from tenants.models import Tenant, Tier
@@ -50,11 +52,29 @@ class SessionNotReady(SessionError):
 
 
 @transaction.atomic
-def record_session_status(*, session: WhatsAppSession, status: str, note: str = "", me: dict | None = None) -> bool:
-    """Store a status reading; publishes `session.status` when it changed. Returns whether it did."""
+def record_session_status(*, session: WhatsAppSession, status: str, note: str = "", me: dict | None = None,
+                          reported_at: datetime | None = None, asked_at: datetime | None = None) -> bool:
+    """Store a status reading; publishes `session.status` when it changed. Returns whether it did.
+
+    A stale reading is dropped, so a session cannot fall back from WORKING to
+    STARTING because two webhooks crossed, or because the start job recorded its
+    call's answer after the webhooks that followed it:
+    - `reported_at`, a webhook's time on the bridge's clock: stale when older than
+      the last webhook applied (the same clock, so no skew between hosts);
+    - `asked_at`, when we asked the bridge (our clock): stale when the status
+      changed after that, since whatever changed it knew more.
+    """
     locked = WhatsAppSession.objects.select_for_update().get(pk=session.pk)
+    if reported_at is not None and locked.status_reported_at is not None and reported_at < locked.status_reported_at:
+        return False
+    if asked_at is not None and locked.status_changed_at > asked_at and locked.status != status:
+        session.status = locked.status
+        return False
     changed = locked.status != status
     fields = []
+    if reported_at is not None:
+        locked.status_reported_at = reported_at
+        fields.append("status_reported_at")
     if changed:
         locked.status = status
         locked.status_changed_at = timezone.now()
@@ -116,6 +136,75 @@ def start_session(*, tenant: Tenant, phone_number_id: str = "") -> WhatsAppSessi
     return session
 
 
+START_BATCH = 100  # sessions per start job: one bridge client for them all, and still a short job
+
+
+@transaction.atomic
+def start_sessions(*, tenants: list[Tenant]) -> int:
+    """start_session for many tenants at once (a fleet start, a migration, the capacity bench).
+
+    Sessions are created and marked wanted in bulk, placed by
+    allocation.place_many, and started by one job per slot per START_BATCH
+    sessions instead of one per session. Cloud numbers, which need their
+    number checked, go through start_session. Returns how many were placed.
+    """
+    cloud = set(WhatsAppSession.objects.filter(tenant__in=tenants).exclude(phone_number_id="")
+                .values_list("tenant_id", flat=True))
+    for tenant in [t for t in tenants if t.pk in cloud]:
+        start_session(tenant=tenant)
+    tenants = [t for t in tenants if t.pk not in cloud]
+    WhatsAppSession.objects.bulk_create(
+        [WhatsAppSession(tenant=t, name=allocation.session_name_for(t)) for t in tenants], ignore_conflicts=True)
+    WhatsAppSession.objects.filter(tenant__in=tenants).update(
+        wanted=True, last_activity_at=timezone.now(), start_attempts=0)
+    placed = allocation.place_many(tenants=tenants)
+    for slot_id, session_ids in placed.items():
+        for i in range(0, len(session_ids), START_BATCH):
+            enqueue_on_commit("pooling.jobs.start_sessions_on_slot", slot_id, session_ids[i:i + START_BATCH],
+                              queue="maintenance")
+    return sum(len(ids) for ids in placed.values())
+
+
+def start_many_on_slot(*, slot_id: int, session_ids: list[int]) -> dict[str, int]:
+    """Job body: start_on_slot for sessions of one slot over one bridge client. Returns counts by outcome.
+
+    Each session is re-checked as start_on_slot does (still wanted, still
+    placed on this slot); a Cloud number, or a slot no longer ready, is left to
+    start_on_slot, which knows what to do about it.
+    """
+    slot = Slot.objects.filter(pk=slot_id).first()
+    outcomes: dict[str, int] = {}
+    live = set(Assignment.objects.filter(slot_id=slot_id, ended_at__isnull=True, tenant__whatsapp_session__in=session_ids)
+               .values_list("tenant__whatsapp_session", flat=True))
+    sessions = list(WhatsAppSession.objects.filter(pk__in=session_ids, wanted=True).order_by("pk"))
+    here = [s for s in sessions if s.pk in live and not s.phone_number_id]
+    if slot is None or slot.state != Slot.State.READY:
+        here = []
+    for session in [s for s in sessions if s not in here]:
+        outcome = start_on_slot(session_id=session.pk)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if not here:
+        return outcomes
+    WhatsAppSession.objects.filter(pk__in=[s.pk for s in here]).update(start_attempts=F("start_attempts") + 1)
+    with bridge_for_slot(slot) as bridge:
+        for session in here:
+            asked_at = timezone.now()
+            try:
+                info = bridge.start_session(
+                    session_name_on_bridge(session), webhook_url=webhook_url_for(slot, session),
+                    webhook_secret=webhook_secret_for(slot, session),
+                    metadata={"tenant.id": str(session.tenant_id), "slot.id": str(slot.pk)})
+            except BridgeError as exc:
+                WhatsAppSession.objects.filter(pk=session.pk).update(last_error=str(exc)[:500])
+                record_session_status(session=session, status=WhatsAppSession.Status.FAILED, note=str(exc))
+                outcomes["failed"] = outcomes.get("failed", 0) + 1
+                continue
+            record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me,
+                                  asked_at=asked_at)
+            outcomes[info.status] = outcomes.get(info.status, 0) + 1
+    return outcomes
+
+
 def _stop(tenant: Tenant, *, logout: bool, reason: str) -> WhatsAppSession | None:
     with transaction.atomic():
         session = WhatsAppSession.objects.select_for_update().filter(tenant=tenant).first()
@@ -153,6 +242,7 @@ def start_on_slot(*, session_id: int) -> str:
     if slot.state != Slot.State.READY:
         return f"slot {slot.state}"  # provisioning finishes by starting its sessions
     WhatsAppSession.objects.filter(pk=session.pk).update(start_attempts=session.start_attempts + 1)
+    asked_at = timezone.now()
     try:
         with bridge_for_session(slot, session) as bridge:
             info = bridge.start_session(
@@ -165,7 +255,8 @@ def start_on_slot(*, session_id: int) -> str:
         WhatsAppSession.objects.filter(pk=session.pk).update(last_error=str(exc)[:500])
         record_session_status(session=session, status=WhatsAppSession.Status.FAILED, note=str(exc))
         return f"failed: {exc}"
-    record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me)
+    record_session_status(session=session, status=info.status, note=f"started on {slot}", me=info.me,
+                          asked_at=asked_at)
     return info.status
 
 
@@ -214,8 +305,10 @@ def read_session(*, tenant: Tenant, pairing_phone: str = "") -> SessionView:
     try:
         with bridge_for_session(assignment.slot, session, timeout=5) as bridge:
             name = session_name_on_bridge(session)
+            asked_at = timezone.now()
             info = bridge.get_session(name)
-            record_session_status(session=session, status=info.status, note="read on demand", me=info.me)
+            record_session_status(session=session, status=info.status, note="read on demand", me=info.me,
+                                  asked_at=asked_at)
             if info.status == WhatsAppSession.Status.SCAN_QR_CODE:
                 view.qr = bridge.get_qr(name)
                 if view.qr.value != session.qr_value:

@@ -8,6 +8,7 @@ key generated once into var/secret_key (untracked).
 import base64
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import environ
@@ -87,7 +88,10 @@ USE_X_FORWARDED_PORT = env.bool("USE_X_FORWARDED_PORT", default=False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 
 INSTALLED_APPS = [
-    "daphne",
+    # daphne's app only swaps `runserver` for its ASGI server, and importing it loads Twisted
+    # (~40 MB) into every worker, scheduler and command; the daphne processes load their server
+    # themselves. So only for runserver.
+    *(["daphne"] if "runserver" in sys.argv[1:2] else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -8,10 +8,15 @@ here: 3 of 15 idle workers on one Ctrl-C). The pool therefore repeats its
 stop signal every few seconds; PlatformWorker turns a repeated signal into an
 exit only while idle, so a busy worker still finishes its job.
 
-A worker found dead (killed -9, OOM) may have held the scheduler lock of its
-queues through its scheduler child; the pool releases what that worker still
-owns so that the replacement takes over at once (waplatform.workers), and
-forgets its registration, which tells that its leases are orphaned.
+The pool parent itself moves delayed and retried jobs onto its queues (rq's
+scheduler, run in its monitoring loop), instead of rq's default of a scheduler
+child forked from a worker: that child is a full copy of the Django process
+(~95 MB RSS each, one per pool), and the parent sits idle between its one-second
+checks anyway. A worker killed -9 thus takes no scheduling with it. Should an
+older worker still hold a scheduler lock when it dies, the pool releases it
+(owner-checked), so whichever scheduler is alive takes over at once.
+A dead worker's registration is forgotten at once, which tells that its
+leases are orphaned (waplatform.lease_owners).
 
 Each worker opens its Redis connection from the queue's settings (django-rq's
 RQ_QUEUES), not from a copy of the pool's: rq rebuilds the parent's connection
@@ -33,15 +38,36 @@ from rq.scripts import release_lock
 from rq.worker import Worker
 from rq.worker_pool import WorkerPool
 
+from waplatform.workers import PlatformScheduler
+
 logger = logging.getLogger(__name__)
 
 RESIGNAL_EVERY_SECONDS = 3
 
 
 class PlatformWorkerPool(WorkerPool):
+    _scheduler: PlatformScheduler | None = None
+
     def start(self, burst: bool = False, logging_level: str = "INFO"):
         self._last_stop_signal = 0.0
-        super().start(burst=burst, logging_level=logging_level)
+        try:
+            super().start(burst=burst, logging_level=logging_level)
+        finally:
+            if self._scheduler is not None:
+                self._scheduler._survive_redis_outages(self._scheduler.stop)
+
+    def check_workers(self, respawn: bool = True) -> None:
+        super().check_workers(respawn=respawn)
+        if self.status != self.Status.STOPPED:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """One round of rq's scheduler for the pool's queues: locks, heartbeat, due jobs."""
+        if self._scheduler is None:
+            self._scheduler = PlatformScheduler(self._queue_names, connection=self.connection,
+                                                name=f"pool-{self.name}")
+            self._scheduler._survive_redis_outages(self._scheduler.register_birth)
+        self._scheduler._survive_redis_outages(self._scheduler._cycle)
 
     def request_stop(self, signum=None, frame=None):
         self._last_stop_signal = time.monotonic()
@@ -95,4 +121,5 @@ def run_worker(worker_name: str, queue_names: list[str], *, burst: bool, logging
     worker = worker_class(queues, name=worker_name, connection=connection, serializer=serializer,
                           job_class=job_class, queue_class=queue_class, exception_handlers=exception_handlers)
     worker.log.info("Starting worker started with PID %s", os.getpid())
-    worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    # The pool schedules (PlatformWorkerPool._schedule): no scheduler child per worker.
+    worker.work(burst=burst, with_scheduler=False, logging_level=logging_level)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rank_bm25 import BM25Plus
-
 from agents.responders import Answer, Context
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -55,27 +53,53 @@ class Match:
     confidence: float
 
 
+class Index:
+    """An agent's entries compiled for BM25 once, queried for many contacts.
+
+    Built per agent version (agents.caches keeps one per process): compiling
+    the corpus and each entry's own-question score is the part that does not
+    depend on what the contact asked.
+    """
+
+    def __init__(self, entries: list[Entry]):
+        self.entries = entries
+        # BM25Plus with delta 0 is Okapi BM25 with a never-negative idf, log((N+1)/n): plain
+        # Okapi gives words found in over half the entries a negative weight, which in a small
+        # knowledge base (one to three entries) makes every match score zero.
+        # Imported here: rank-bm25 brings numpy (~15 MB), which only processes that answer need.
+        from rank_bm25 import BM25Plus
+
+        self._bm25 = BM25Plus([entry.document() or ["_"] for entry in entries], delta=0) if entries else None
+        self._own: dict[int, float] = {}
+
+    def _own_score(self, i: int, fallback_query: list[str]) -> float:
+        question = tokens(self.entries[i].question)
+        if not question:
+            return self._bm25.get_scores(fallback_query)[i]
+        if i not in self._own:
+            self._own[i] = float(self._bm25.get_scores(question)[i])
+        return self._own[i]
+
+    def best_match(self, text: str) -> Match | None:
+        query = tokens(text)
+        if self._bm25 is None or not query:
+            return None
+        scores = self._bm25.get_scores(query)
+        best = max(range(len(self.entries)), key=lambda i: scores[i])
+        if scores[best] <= 0:
+            return None
+        own = self._own_score(best, query)
+        confidence = float(scores[best] / own) if own > 0 else 0.0
+        return Match(entry=self.entries[best], confidence=min(1.0, round(confidence, 4)))
+
+
 def best_match(entries: list[Entry], text: str) -> Match | None:
-    query = tokens(text)
-    if not entries or not query:
-        return None
-    corpus = [entry.document() or ["_"] for entry in entries]
-    # BM25Plus with delta 0 is Okapi BM25 with a never-negative idf, log((N+1)/n): plain
-    # Okapi gives words found in over half the entries a negative weight, which in a small
-    # knowledge base (one to three entries) makes every match score zero.
-    bm25 = BM25Plus(corpus, delta=0)
-    scores = bm25.get_scores(query)
-    best = max(range(len(entries)), key=lambda i: scores[i])
-    if scores[best] <= 0:
-        return None
-    own = bm25.get_scores(tokens(entries[best].question) or query)[best]
-    confidence = float(scores[best] / own) if own > 0 else 0.0
-    return Match(entry=entries[best], confidence=min(1.0, round(confidence, 4)))
+    return Index(entries).best_match(text)
 
 
-def answer(*, entries: list[Entry], context: Context, threshold: float, fallback_text: str,
+def answer(*, index: Index, context: Context, threshold: float, fallback_text: str,
            handoff_on_low_confidence: bool) -> Answer:
-    match = best_match(entries, " ".join(context.turn))
+    match = index.best_match(" ".join(context.turn))
     if match is not None and match.confidence >= threshold:
         return Answer(text=match.entry.answer, source="knowledge_base", confidence=match.confidence)
     return Answer(text=fallback_text, source="fallback", confidence=match.confidence if match else 0.0,

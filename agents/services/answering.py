@@ -8,6 +8,7 @@ before it sends.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -25,6 +26,30 @@ from messaging.models import Conversation, Message
 from waplatform.queues import enqueue_many, get_queue
 
 logger = logging.getLogger(__name__)
+
+
+# Replies this process just wrote: their `message.queued` event, handed over in this process
+# right after commit, needs no database look-up to know no person wrote them (the relay,
+# elsewhere, finds the AgentReply row instead). Keyed by id, conversation and text, and used
+# once: ids repeat where a database is emptied (tests), and a rolled-back reply stays here.
+_own_replies: OrderedDict[tuple, None] = OrderedDict()
+OWN_REPLIES_KEPT = 4096
+
+
+def _own_key(message_id, conversation_id, text) -> tuple:
+    return (message_id, conversation_id, text)
+
+
+def _remember_own_reply(message: Message) -> None:
+    _own_replies[_own_key(message.pk, message.conversation_id, message.text)] = None
+    while len(_own_replies) > OWN_REPLIES_KEPT:
+        _own_replies.popitem(last=False)
+
+
+def is_own_reply(data: dict) -> bool:
+    """True for a message (an event's data) an agent of this process wrote; False means: look it up."""
+    key = _own_key(data.get("id"), data.get("conversation_id"), data.get("text"))
+    return _own_replies.pop(key, False) is None
 
 
 def _why_not(state: ConversationState, message_id: int, now: datetime) -> str:
@@ -55,7 +80,9 @@ def answer_for(*, agent: Agent, conversation_id: int, answered_through: int, up_
     if agent.kind == Agent.Kind.KNOWLEDGE_BASE:
         threshold = agent.confidence_threshold
         answer = knowledge_base.answer(
-            entries=selectors.knowledge_for(agent=agent), context=context, fallback_text=fallback,
+            index=caches.knowledge_index(agent_id=agent.pk, version=agent.version, created_at=agent.created_at,
+                                         load_entries=lambda: selectors.knowledge_for(agent=agent)),
+            context=context, fallback_text=fallback,
             threshold=settings.AGENTS_KB_CONFIDENCE_THRESHOLD if threshold is None else threshold,
             handoff_on_low_confidence=agent.on_low_confidence == Agent.LowConfidence.HANDOFF)
     else:
@@ -91,6 +118,7 @@ def record_reply(*, conversation_id: int, message_id: int, agent_id: int, answer
     if not contact.tenant.is_active:
         return None  # suspended while the responder ran
     accepted = messaging.send_message(tenant=contact.tenant, to=contact.contact.wa_id, type="text", text=text)
+    _remember_own_reply(accepted.message)
     AgentReply.objects.create(
         tenant_id=state.tenant_id, conversation_id=conversation_id, agent_id=agent_id, message=accepted.message,
         in_reply_to_id=message_id, source=AgentReply.Source.GREETING if greeting else answer.source,

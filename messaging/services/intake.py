@@ -150,7 +150,8 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
         if event.kind == "session":
             me = event.raw.get("me") if isinstance(event.raw.get("me"), dict) else None
             if event.status:
-                pooling.record_session_status(session=session, status=event.status, note="webhook", me=me)
+                pooling.record_session_status(session=session, status=event.status, note="webhook", me=me,
+                                              reported_at=event.emitted_at)
             sessions += 1
             continue
         routed.append((session.tenant_id, event))

@@ -48,6 +48,20 @@ def test_default_agent_answers_from_its_knowledge(bots):
     assert not AgentSwitch.objects.exists()  # the starting agent is not a switch
 
 
+def test_an_edited_knowledge_entry_answers_from_the_next_reply_on(bots):
+    """The worker keeps each agent's compiled knowledge base in memory; an edit must still show at once."""
+    tenant, help_desk, _ = bots
+    first = inbound(tenant, "When are you open?")
+    work_agents(lambda: AgentReply.objects.filter(in_reply_to=first).first())
+
+    entry = help_desk.knowledge.get()
+    services.update_knowledge_entry(entry=entry, answer="8 to 6, every day.")
+    second = inbound(tenant, "When are you open on Sunday?", sender="447700900123")
+
+    reply = work_agents(lambda: AgentReply.objects.filter(in_reply_to=second).first())
+    assert reply.message.text == "8 to 6, every day."
+
+
 def test_switch_is_logged_and_a_trigger_edit_takes_effect_at_once(bots):
     """The edit goes through the API; its effect is observed on the next inbound message, so the
     trigger caches (this process's and Redis's) must have been invalidated by the edit."""
