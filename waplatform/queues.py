@@ -12,6 +12,7 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
+from rq import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,23 @@ class QueueFull(Exception):
         )
 
 
+# A host's own queue (`bridges@<WAP_HOST>`), served by the bridges role of that host only:
+# work that must run where a bridge process lives (pooling.hosts, docs/deployment.md).
+HOST_QUEUE_PREFIX = "bridges@"
+
+
+def host_queue_name(host: str) -> str:
+    return f"{HOST_QUEUE_PREFIX}{host}"
+
+
 def get_queue(name: str):
+    if name.startswith(HOST_QUEUE_PREFIX) and len(name) > len(HOST_QUEUE_PREFIX):
+        # Any host enqueues onto any other host's queue, so each cannot be in every host's
+        # RQ_QUEUES: it lives on the queues Redis, configured as `maintenance` is.
+        # A plain rq Queue: django-rq's looks its options up in RQ_QUEUES by name.
+        base = django_rq.get_queue("maintenance")
+        return Queue(name, connection=base.connection, default_timeout=base._default_timeout,
+                     serializer=base.serializer, job_class=base.job_class, is_async=base._is_async)
     if name not in settings.QUEUE_NAMES:
         raise ValueError(f"Unknown queue {name!r}; expected one of {settings.QUEUE_NAMES}")
     return django_rq.get_queue(name)
