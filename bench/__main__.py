@@ -20,6 +20,9 @@ import traceback
 from pathlib import Path
 
 BENCHMARKS = ["queue", "api", "inbound", "agents", "capacity", "pacing"]
+# Run only when named: `cluster` builds a whole multi-host deployment (PostgreSQL, Sentinel,
+# nginx, seven launchers) and takes minutes even --tiny (tests/bench/test_cluster_tiny.py).
+ON_REQUEST = ["cluster"]
 
 # name: (default, tiny)
 SIZES = {
@@ -36,13 +39,19 @@ SIZES = {
     "capacity_per_sandbox": (250, 10),
     "pacing_messages": (2000, 40),
     "pacing_workers": (2, 2),
+    "cluster_clients": (4, 2),
+    "cluster_interval": (0.1, 0.2),
+    "cluster_event_seconds": (10.0, 3.0),
+    "cluster_settle_seconds": (90.0, 40.0),
+    "cluster_lease_seconds": (30.0, 6.0),
 }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}; "
+                                                    f"on request only: {', '.join(ON_REQUEST)}")
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
     parser.add_argument("--profile", action="store_true", help="queue: also profile the pipeline in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
@@ -51,9 +60,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument("--" + name.replace("_", "-"), default=None, type=type(default),
                             help=f"default {default}")
     options = parser.parse_args(argv)
-    unknown = [n for n in options.names if n not in BENCHMARKS]
+    unknown = [n for n in options.names if n not in BENCHMARKS + ON_REQUEST]
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS + ON_REQUEST}")
     for name, (default, tiny) in SIZES.items():
         if getattr(options, name) is None:
             setattr(options, name, tiny if options.tiny else default)
