@@ -42,7 +42,7 @@ SIZES = {
     "cluster_clients": (4, 2),
     "cluster_interval": (0.1, 0.2),
     "cluster_event_seconds": (10.0, 3.0),
-    "cluster_settle_seconds": (90.0, 40.0),
+    "cluster_settle_seconds": (150.0, 90.0),
     "cluster_lease_seconds": (30.0, 6.0),
 }
 

@@ -98,7 +98,7 @@ class Host:
             return httpx.get(f"http://{self.address}:{self.port}/readyz", timeout=2).status_code == 200
         return self.output().count("Ctrl-C stops everything.") >= self.starts
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_ready(self, timeout: float = 600) -> None:
         _wait(self.ready, f"host {self.name} ready", timeout)
 
     def stop(self, timeout: float = 30) -> None:
@@ -243,6 +243,9 @@ class Rehearsal:
             "SANDBOX_AUTO_SCAN_SECONDS": "0.5", "SCHEDULER_LEASE_SECONDS": str(self.options.cluster_lease_seconds),
             "WORKER_SCALE": "0.1", "LOG_LEVEL": "WARNING", "RQ_LOG_LEVEL": "WARNING",
             "METRICS_TOKEN": "rehearsal",
+            # A send job lost with a killed Redis master is re-found by the sweeper (every 60 s)
+            # once its message is this old: the gap the database covers, shortened for the run.
+            "SWEEP_STUCK_AFTER_SECONDS": "10",
         })
         for name, (address, roles) in HOSTS.items():
             self.hosts[name] = Host(name, address, roles, self.root, env)
@@ -264,7 +267,7 @@ class Rehearsal:
         started = client.post("/api/v1/session/start", json={})
         assert started.status_code in (200, 202), started.text
         _wait(lambda: client.get("/api/v1/session").json().get("status") == "WORKING",
-              "the demo tenant's session WORKING on the bridge host", timeout=120, interval=0.5)
+              "the demo tenant's session WORKING on the bridge host", timeout=300, interval=0.5)
 
     def _certificate(self) -> tuple[int, Path]:
         from tests.deploy.test_nginx import self_signed_certificate
