@@ -49,17 +49,10 @@ HOSTS = {  # name: (address, WAP_ROLES)
 
 
 def _wait(condition, what: str, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except Exception:  # noqa: BLE001  (a server still starting answers with anything)
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(interval)
+    from tests.deploy.redis_sentinel import _wait as wait
+
+    # Anything a server still starting answers with (refused, 503, half a JSON) counts as not yet.
+    return wait(condition, what, timeout=timeout, interval=interval, errors=(Exception,))
 
 
 class Host:
@@ -92,14 +85,15 @@ class Host:
         return self.log.read_text(errors="replace")
 
     def ready(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, \
-            f"{self.name} exited:\n{self.output()[-3000:]}"
         if "web" in self.roles:
             return httpx.get(f"http://{self.address}:{self.port}/readyz", timeout=2).status_code == 200
         return self.output().count("Ctrl-C stops everything.") >= self.starts
 
     def wait_ready(self, timeout: float = 600) -> None:
-        _wait(self.ready, f"host {self.name} ready", timeout)
+        exited = lambda: self.process is None or self.process.poll() is not None  # noqa: E731
+        _wait(lambda: exited() or self.ready(), f"host {self.name} ready", timeout)
+        if exited():
+            raise RuntimeError(f"host {self.name} exited:\n{self.output()[-3000:]}")
 
     def stop(self, timeout: float = 30) -> None:
         """A rolling restart's stop: SIGTERM, the launcher drains and stops in order."""

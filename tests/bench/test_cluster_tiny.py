@@ -11,17 +11,12 @@ written to the results file, and docs/deployment.md quotes them.
 
 import json
 import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.bench.runs import run_bench
 from tests.deploy.postgres_replica import pg_bin
 
-REPO = Path(__file__).resolve().parents[2]
 BENCH_TIMEOUT_SECONDS = 900  # for a hung run; ~3 min on an idle machine, far more on a loaded one
 EVENTS = [
     "rolling restart of each web host",
@@ -41,20 +36,9 @@ def report(tmp_path_factory):
     if not os.path.exists("/usr/sbin/nginx"):
         pytest.skip("nginx is not installed: apt-get install nginx (`make test-deps` and .ci/run install it)")
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    marker = uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
-    completed = subprocess.run([sys.executable, "-m", "bench", "cluster", "--tiny", "--out", str(out)], cwd=REPO,
-                               env={**env, "BENCH_TEST_MARKER": marker}, capture_output=True, text=True,
-                               timeout=BENCH_TIMEOUT_SECONDS)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
-    leftovers = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("BENCH_TEST_MARKER") == marker:
-                leftovers.append(process.cmdline())
-        except psutil.Error:
-            pass
-    return json.loads(out.read_text())["results"]["cluster"], completed.stdout, leftovers
+    stdout, leftovers = run_bench(["cluster", "--tiny"], out=out, timeout=BENCH_TIMEOUT_SECONDS, env=env)
+    return json.loads(out.read_text())["results"]["cluster"], stdout, leftovers
 
 
 def test_every_event_happened_under_load_and_was_measured(report):
