@@ -14,8 +14,6 @@ import pytest
 from bench.__main__ import BENCHMARKS
 from tests.bench.runs import run_bench
 
-
-
 # Every benchmark in tiny mode, one after the other: ~100 s on an idle 2-core machine,
 # several times that on a loaded one; the bound is for a hung run, not a slow one.
 BENCH_TIMEOUT_SECONDS = 540
