@@ -237,6 +237,8 @@ class Rehearsal:
             "SANDBOX_AUTO_SCAN_SECONDS": "0.5", "SCHEDULER_LEASE_SECONDS": str(self.options.cluster_lease_seconds),
             "WORKER_SCALE": "0.1", "LOG_LEVEL": "WARNING", "RQ_LOG_LEVEL": "WARNING",
             "METRICS_TOKEN": "rehearsal",
+            # `python -m bench` set static slots for the other benchmarks; here the bridge host makes them.
+            "POOL_PROVISIONER": "local",
             # A send job lost with a killed Redis master is re-found by the sweeper (every 60 s)
             # once its message is this old: the gap the database covers, shortened for the run.
             "SWEEP_STUCK_AFTER_SECONDS": "10",
