@@ -245,13 +245,16 @@ class Rehearsal:
         })
         for name, (address, roles) in HOSTS.items():
             self.hosts[name] = Host(name, address, roles, self.root, env)
-        # One web host first: it migrates and seeds the demo tenant; the second finds it done.
+        # The bridge host beats before the demo's sessions are placed, so their slots are its;
+        # then one web host: it migrates and seeds the demo tenant; the second finds it done.
+        self.hosts["bridge-1"].start()
+        self.hosts["bridge-1"].wait_ready()
         self.hosts["web-1"].start()
         self.hosts["web-1"].wait_ready()
         self.key = re.search(r"Created demo tenant acme; API key \(shown once\): (\S+)",
                              self.hosts["web-1"].output()).group(1)
         for name, host in self.hosts.items():
-            if name != "web-1":
+            if name not in ("web-1", "bridge-1"):
                 host.start()
         for host in self.hosts.values():
             host.wait_ready()
