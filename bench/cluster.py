@@ -420,9 +420,14 @@ class Rehearsal:
         while time.monotonic() < deadline and not accepted <= set(self.echoes()):
             time.sleep(1)
         echoes = self.echoes()
+        # What became of the messages, for a loss to be explained (stuck queued, failed, ...).
+        outcome = {f"{d} {st}": n for d, st, n in self.pg.sql(
+            self.pg.primary_port, "SELECT direction, status, count(*) FROM messaging_message GROUP BY 1, 2")}
+        outcome.update({f"slot {pk} ({host}) {state}": 1 for pk, host, state in self.pg.sql(
+            self.pg.primary_port, "SELECT id, host, state FROM pooling_slot")})
         baseline = [r for r in load.requests if r.started < baseline_end]
         slow = max(1.0, 3 * _p99([r.ended - r.started for r in baseline]))
-        figures = {"baseline": self._figures(baseline, echoes, slow, None)}
+        figures = {"baseline": self._figures(baseline, echoes, slow, None), "final state": outcome}
         for name, started, ended, settled, details in windows:
             during = [r for r in load.requests if started <= r.started < settled]
             figures[name] = {**self._figures(during, echoes, slow, started), "event_seconds": round(ended - started, 1),

@@ -247,6 +247,14 @@ def _provision(slot_id: int) -> str:
         return "nothing to do"
     if not hosts.runs_here(slot):
         return f"not for this host: slot {slot} runs on {slot.host}"
+    if not slot.host:
+        # Placed while no bridges role beat (e.g. before the bridge hosts started): a bridge
+        # host that beats now takes it, rather than this host, which may run no bridges role.
+        host = hosts.choose_host()
+        if host and host != hosts.this_host() and Slot.objects.filter(pk=slot_id, host="").update(host=host):
+            slot.host = host
+            enqueue("pooling.jobs.provision_slot", slot_id, queue=hosts.queue_for(slot))
+            return f"handed to bridge host {host}"
     Slot.objects.filter(pk=slot_id).update(provision_attempts=slot.provision_attempts + 1)
     try:
         base_url, pid, port = provisioners.provision_local_slot(slot)
