@@ -20,8 +20,9 @@ import traceback
 from pathlib import Path
 
 BENCHMARKS = ["queue", "api", "inbound", "agents", "capacity", "pacing"]
-# Run only when named (`python -m bench faults`): minutes of a platform being hurt, not a speed figure.
-ON_REQUEST = ["faults"]
+# Run only when named: minutes of a platform being hurt (`faults`) or a whole multi-host
+# deployment (`cluster`: PostgreSQL, Sentinel, nginx, seven launchers), not speed figures.
+ON_REQUEST = ["faults", "cluster"]
 
 # name: (default, tiny)
 SIZES = {
@@ -44,6 +45,11 @@ SIZES = {
     "fault_web_kills": (2, 1),
     "fault_webhook_down_seconds": (60.0, 5.0),
     "fault_settle_seconds": (240.0, 240.0),
+    "cluster_clients": (4, 2),
+    "cluster_interval": (0.1, 0.2),
+    "cluster_event_seconds": (10.0, 3.0),
+    "cluster_settle_seconds": (150.0, 90.0),
+    "cluster_lease_seconds": (30.0, 6.0),
 }
 
 
@@ -51,7 +57,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}; "
-                                                 f"only when named: {', '.join(ON_REQUEST)}")
+# Run only when named: minutes of a platform being hurt (`faults`) or a whole multi-host
+# deployment (`cluster`: PostgreSQL, Sentinel, nginx, seven launchers), not speed figures.
+ON_REQUEST = ["faults", "cluster"]
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
     parser.add_argument("--profile", action="store_true", help="queue, api: also profile in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pooling import provisioners
+from pooling import hosts, provisioners
 from pooling.models import Assignment, SessionEvent, Slot, WhatsAppSession
 from tenants.models import Tenant, Tier
 from waplatform import alerts
@@ -87,11 +87,12 @@ def provision_new_slot(tier: Tier, *, holding: int = 1) -> Slot | None:
         api_key=secrets.token_hex(24),
         state=Slot.State.PROVISIONING,
         empty_since=None if holding else timezone.now(),
+        host=hosts.choose_host(),
     )
     slot.name = slot.default_name()
     slot.save(update_fields=["name"])
 
-    enqueue_on_commit("pooling.jobs.provision_slot", slot.pk, queue="maintenance")
+    enqueue_on_commit("pooling.jobs.provision_slot", slot.pk, queue=hosts.queue_for(slot))
     return slot
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from pooling import allocation, provisioners, sessions
+from pooling import allocation, hosts, provisioners, sessions
 from pooling.bridges.base import BridgeError, SessionInfo
 from pooling.bridging import bridge_for_slot
 from pooling.models import Assignment, Slot, WhatsAppSession
@@ -32,6 +32,7 @@ from waplatform.redis import require_redis
 logger = logging.getLogger(__name__)
 
 PROCESS_GONE = "process gone"
+HOST_GONE = "bridge host gone"
 # Provisioning retries wait 5-10 s, then 10-20 s, ... (waplatform.backoff), at most 5 min.
 PROVISION_RETRY_BASE_SECONDS = 10
 PROVISION_RETRY_CAP_SECONDS = 300
@@ -63,7 +64,10 @@ class HealthReport:
 
 
 def _probe(slot: Slot) -> str | None:
-    """None when healthy, else why not. Runs outside any transaction (network I/O)."""
+    """None when healthy, else why not. Runs outside any transaction (network I/O).
+
+    Called only for slots whose process runs here (pooling.hosts): the pid is looked up here.
+    """
     try:
         with bridge_for_slot(slot, timeout=settings.POOL_HEALTH_TIMEOUT_SECONDS) as bridge:
             bridge.ping()
@@ -97,7 +101,7 @@ def _apply_probe(slot_id: int, error: str | None, report: HealthReport) -> bool:
     else:
         slot.consecutive_failures += 1
         slot.last_health_error = error[:1000]
-        dead = error == PROCESS_GONE
+        dead = error == PROCESS_GONE or error.startswith(HOST_GONE)
         if slot.state != Slot.State.DOWN and (
             dead or slot.consecutive_failures >= settings.POOL_HEALTH_FAILURES_BEFORE_DOWN
         ):
@@ -181,15 +185,22 @@ def _reconcile_sessions(slot: Slot, report: HealthReport) -> None:
             report.sessions_restarted += 1
 
 
-def _retry_stuck_provisioning(report: HealthReport) -> None:
+def _retry_stuck_provisioning(report: HealthReport, live: set[str]) -> None:
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.POOL_PROVISION_TIMEOUT_SECONDS * 3)
 
     for slot in Slot.objects.filter(state=Slot.State.PROVISIONING, state_changed_at__lt=cutoff):
-        enqueue("pooling.jobs.provision_slot", slot.pk, queue="maintenance")
+        if slot.host and slot.host not in live:
+            # Its job waits on the queue of a host that is gone: place its tenants elsewhere.
+            _give_up(slot.pk)
+        else:
+            enqueue("pooling.jobs.provision_slot", slot.pk, queue=hosts.queue_for(slot))
         report.provisioning_retried.append(str(slot))
 
 
-def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
+def run_health_checks(*, slot_ids: list[int] | None = None, on_host: bool = False) -> HealthReport:
+    """One health cycle. The cron cycle (any host) probes registered slots and slots with no
+    host, marks the slots of hosts gone silent down, and hands each live host's slots to a job
+    on that host's queue (`on_host=True` there), since only that host may look at their pids."""
     report = HealthReport()
     slots = list(Slot.objects.filter(state__in=CHECKED_STATES))
     if provisioners.bridges_stopping():
@@ -198,19 +209,37 @@ def run_health_checks(*, slot_ids: list[int] | None = None) -> HealthReport:
         slots = [s for s in slots if s.provisioner != Slot.Provisioner.LOCAL]
     if slot_ids is not None:
         slots = [s for s in slots if s.pk in slot_ids]
+    live: set[str] = set()
+    results: list[str | None]
+    if on_host:
+        slots = [s for s in slots if s.provisioner == Slot.Provisioner.LOCAL and s.host == hosts.this_host()]
+    else:
+        elsewhere = hosts.hosted_elsewhere(slots)
+        live = hosts.live_hosts() if elsewhere or slot_ids is None else set()
+        for host, host_slots in elsewhere.items():
+            if host in live:
+                enqueue("pooling.jobs.run_host_health_checks", [s.pk for s in host_slots],
+                        queue=hosts.queue_for(host_slots[0]))
+        slots = [s for s in slots if hosts.runs_here(s) or s.host not in live]
     report.checked = len(slots)
     # Probes are network calls: run them side by side so one slow slot does not stretch the cycle.
     with ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(_probe, slots))
+        results = list(pool.map(lambda s: _probe(s) if hosts.runs_here(s) else _host_gone(s), slots))
     for slot, error in zip(slots, results):
         if _apply_probe(slot.pk, error, report):
             report.failed_over += fail_over_slot(slot_id=slot.pk)
     for slot in Slot.objects.filter(pk__in=[s.pk for s in slots], state=Slot.State.READY):
         _reconcile_sessions(slot, report)
-    if slot_ids is None:
-        _retry_stuck_provisioning(report)
-        provisioners.remove_stale_pid_files()
+    if slot_ids is None and not on_host:
+        _retry_stuck_provisioning(report, live)
+    if slot_ids is None or on_host:
+        provisioners.remove_stale_pid_files()  # this host's pid files only
     return report
+
+
+def _host_gone(slot: Slot) -> str:
+    return (f"{HOST_GONE}: {slot.host} not heard from for {settings.BRIDGE_HOST_TTL_SECONDS:.0f} s "
+            f"(its bridges role, manage.py run_bridge_agent)")
 
 
 def provision_slot(*, slot_id: int) -> str:
@@ -229,6 +258,16 @@ def _provision(slot_id: int) -> str:
     slot = Slot.objects.filter(pk=slot_id).first()
     if slot is None or slot.state != Slot.State.PROVISIONING:
         return "nothing to do"
+    if not hosts.runs_here(slot):
+        return f"not for this host: slot {slot} runs on {slot.host}"
+    if not slot.host:
+        # Placed while no bridges role beat (e.g. before the bridge hosts started): a bridge
+        # host that beats now takes it, rather than this host, which may run no bridges role.
+        host = hosts.choose_host()
+        if host and host != hosts.this_host() and Slot.objects.filter(pk=slot_id, host="").update(host=host):
+            slot.host = host
+            enqueue("pooling.jobs.provision_slot", slot_id, queue=hosts.queue_for(slot))
+            return f"handed to bridge host {host}"
     Slot.objects.filter(pk=slot_id).update(provision_attempts=slot.provision_attempts + 1)
     try:
         base_url, pid, port = provisioners.provision_local_slot(slot)
@@ -237,6 +276,7 @@ def _provision(slot_id: int) -> str:
     with transaction.atomic():
         slot = Slot.objects.select_for_update().get(pk=slot_id)
         slot.base_url, slot.pid, slot.port = base_url, pid, port
+        slot.host = hosts.this_host()
         _set_state(slot, Slot.State.READY)
         slot.consecutive_failures = 0
         slot.save()
@@ -258,14 +298,18 @@ def _provisioning_failed(slot_id: int, error: str) -> str:
     if slot.provision_attempts + 1 < settings.POOL_PROVISION_MAX_ATTEMPTS:
         # Read after _provision counted this attempt: 1 after the first failure.
         delay = backoff_delay(slot.provision_attempts, base=PROVISION_RETRY_BASE_SECONDS, cap=PROVISION_RETRY_CAP_SECONDS)
-        enqueue_on_commit("pooling.jobs.provision_slot", slot_id, queue="maintenance", delay=delay)
+        enqueue_on_commit("pooling.jobs.provision_slot", slot_id, queue=hosts.queue_for(slot), delay=delay)
         return f"failed ({error}); retrying in {delay:.0f} s"
-    # Give up on this slot: its tenants go back to the pool (another slot, or waiting).
+    _give_up(slot_id)
+    return f"failed ({error}); slot given up"
+
+
+def _give_up(slot_id: int) -> None:
+    """Its tenants go back to the pool (another slot, or waiting), and the slot is retired."""
     with transaction.atomic():
         Slot.objects.filter(pk=slot_id).update(state=Slot.State.DOWN, state_changed_at=timezone.now())
     fail_over_slot(slot_id=slot_id)
     retire_slot(slot_id=slot_id)
-    return f"failed ({error}); slot given up"
 
 
 def retire_slot(*, slot_id: int) -> bool:
@@ -281,8 +325,22 @@ def retire_slot(*, slot_id: int) -> bool:
         slot.save()
         alerts.resolve_alert(kind=AlertKind.SLOT_DOWN, key=str(slot.pk))
     if slot.provisioner == Slot.Provisioner.LOCAL:
-        provisioners.stop_local_process(slot)
+        if hosts.runs_here(slot):
+            provisioners.stop_local_process(slot)
+        else:
+            # Waits on the queue of a host that is gone; that host's launcher stops its
+            # leftover bridges when it comes back in any case.
+            enqueue_on_commit("pooling.jobs.stop_local_bridge", slot.pk, queue=hosts.queue_for(slot))
     return True
+
+
+def stop_local_bridge(*, slot_id: int) -> str:
+    """Job body on the slot's host: stop a retired slot's process."""
+    slot = Slot.objects.filter(pk=slot_id).first()
+    if slot is None or slot.state != Slot.State.RETIRED or not hosts.runs_here(slot):
+        return "nothing to do"
+    provisioners.stop_local_process(slot)
+    return "stopped"
 
 
 def drain_slot(*, slot_id: int) -> int:

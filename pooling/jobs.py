@@ -12,6 +12,15 @@ def provision_slot(slot_id: int) -> str:
     return health.provision_slot(slot_id=slot_id)
 
 
+def run_host_health_checks(slot_ids: list[int]) -> list[str]:
+    """On a bridge host's own queue: the health check of the slots whose processes it runs."""
+    return health.run_health_checks(slot_ids=slot_ids, on_host=True).lines()
+
+
+def stop_local_bridge(slot_id: int) -> str:
+    return health.stop_local_bridge(slot_id=slot_id)
+
+
 def start_session_on_slot(session_id: int) -> str:
     return sessions.start_on_slot(session_id=session_id)
 

@@ -49,6 +49,8 @@ class Slot(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PROVISIONING, db_index=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
+    # The WAP_HOST that runs a local slot's process; only it checks or stops that pid (pooling.hosts).
+    host = models.CharField(max_length=255, blank=True, db_index=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     provision_attempts = models.PositiveIntegerField(default=0)
     last_health_at = models.DateTimeField(null=True, blank=True)

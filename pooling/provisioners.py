@@ -1,7 +1,8 @@
 """Where new slots come from.
 
-`local` spawns sandbox bridge workers as separate processes on free loopback
-ports. They are detached (own session) so they outlive the job that spawned
+`local` spawns sandbox bridge workers as separate processes on free ports of
+BRIDGE_BIND_HOST (loopback unless the host's bridges serve other hosts), on the
+host the slot was given (pooling.hosts: the job runs on that host's queue). They are detached (own session) so they outlive the job that spawned
 them; pid and port are recorded on the slot, and the process (pid, start time,
 command line: waplatform.pidfiles) in var/run/bridges/, so the launcher stops
 them on exit and nothing ever signals a pid that was reused by another
@@ -63,7 +64,7 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
     process = subprocess.Popen(
         [
             sys.executable, "-m", "pooling.bridges.sandbox",
-            "--host", "127.0.0.1", "--port", str(port),
+            "--host", settings.BRIDGE_BIND_HOST, "--port", str(port),
             # "=" form: a generated key may start with "-", which argparse would take for a flag.
             "--capacity", str(slot.capacity),
             "--auto-scan-seconds", str(settings.SANDBOX_AUTO_SCAN_SECONDS),
@@ -80,7 +81,7 @@ def provision_local_slot(slot: Slot) -> tuple[str, int, int]:
         pidfiles.record(pid_file(slot.pk), process.pid)
     except psutil.Error:
         pass  # exited already: the poll below reports it
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{settings.BRIDGE_BIND_HOST}:{port}"
     deadline = time.monotonic() + settings.POOL_PROVISION_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -4,7 +4,8 @@ WAP_ROLES picks this host's share (waplatform/roles.py; unset = all of it):
 `redis` (the embedded one, unless REDIS_URL is set), `web` (WEB_PROCESSES
 daphne on PORT, PORT+1, ...; migrate, collectstatic and seed_demo run with
 it), `worker[:QUEUE+QUEUE]`, `scheduler` (the Redis-leased one), `bridges`
-(this host's sandbox bridge workers are stopped with it).
+(manage.py run_bridge_agent: serves bridges@WAP_HOST, where this host's sandbox
+bridge workers are started, checked and stopped; they are stopped with it).
 
 1. Redis: REDIS_URL if given, else an embedded server under var/redis.
 2. migrate; the previous run's local slots taken back (new bridge processes for
@@ -171,7 +172,7 @@ def main() -> int:
                     wvars = dict(variables, PORT=str(port))
                     supervisor.add(Child(f"web-{i}", shlex.split(_expand(command, wvars)), env=env,
                                          cwd=str(BASE_DIR)))
-            elif name != "scheduler" or roles.scheduler:
+            elif (name != "scheduler" or roles.scheduler) and (name != "bridges" or roles.bridges):
                 supervisor.add(Child(name, shlex.split(_expand(command, variables)), env=env, cwd=str(BASE_DIR)))
 
         lines = [f"roles on this host: {', '.join(roles.names()) or 'none'}"]
@@ -216,7 +217,8 @@ def _stop_in_order(supervisor, settings, *, ports: list[int], bridges: bool) -> 
     started = time.monotonic()
     names = list(supervisor.children)
     web = [n for n in names if n.startswith("web-")]
-    workers = [n for n in names if n.startswith("workers-")]
+    # The bridges agent stops with the workers: it may be provisioning a bridge right now.
+    workers = [n for n in names if n.startswith("workers-") or n == "bridges"]
     for name in names:
         supervisor.children[name].restart = False
     killed: list[str] = []

@@ -15,6 +15,7 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
+from rq import Queue
 
 from waplatform.redis import get_redis
 
@@ -34,6 +35,15 @@ class QueueFull(Exception):
         )
 
 
+# A host's own queue (`bridges@<WAP_HOST>`), served by the bridges role of that host only:
+# work that must run where a bridge process lives (pooling.hosts, docs/deployment.md).
+HOST_QUEUE_PREFIX = "bridges@"
+
+
+def host_queue_name(host: str) -> str:
+    return f"{HOST_QUEUE_PREFIX}{host}"
+
+
 _queues: dict[tuple, Any] = {}
 _queues_lock = threading.Lock()
 
@@ -48,6 +58,13 @@ def get_queue(name: str):
     too, so a test that points RQ_QUEUES elsewhere gets a queue there; redis-py
     pools reset themselves in a forked child.
     """
+    if name.startswith(HOST_QUEUE_PREFIX) and len(name) > len(HOST_QUEUE_PREFIX):
+        # Any host enqueues onto any other host's queue, so each cannot be in every host's
+        # RQ_QUEUES: it lives on the queues Redis, configured as `maintenance` is.
+        # A plain rq Queue: django-rq's looks its options up in RQ_QUEUES by name.
+        base = get_queue("maintenance")
+        return Queue(name, connection=base.connection, default_timeout=base._default_timeout,
+                     serializer=base.serializer, job_class=base.job_class, is_async=base._is_async)
     if name not in settings.QUEUE_NAMES:
         raise ValueError(f"Unknown queue {name!r}; expected one of {settings.QUEUE_NAMES}")
     key = (name, os.getpid(), json.dumps(settings.RQ_QUEUES.get(name), sort_keys=True, default=str))

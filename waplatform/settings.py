@@ -8,6 +8,7 @@ key generated once into var/secret_key (untracked).
 import base64
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
@@ -301,6 +302,10 @@ WORKER_SCALE = env.float("WORKER_SCALE", default=min(1.0, (os.cpu_count() or 1) 
 # What the launcher starts on this host (waplatform/roles.py; docs/deployment.md "Roles"):
 # unset is every role, the whole platform on one machine.
 WAP_ROLES = env("WAP_ROLES", default="")
+# This host's name: the bridges it starts are recorded under it and only it checks or stops
+# their processes; its bridges role serves the `bridges@<WAP_HOST>` queue (pooling.hosts).
+WAP_HOST = env("WAP_HOST", default="") or socket.gethostname()
+RQ_QUEUES[f"bridges@{WAP_HOST}"] = dict(RQ_QUEUES["maintenance"])
 # daphne processes the `web` role runs, on PORT, PORT+1, ... (nginx's WEB_UPSTREAMS lists them).
 WEB_PROCESSES = max(1, env.int("WEB_PROCESSES", default=os.cpu_count() or 1))
 # The scheduler's Redis lease (waplatform/scheduler_lease.py): one scheduler of several
@@ -586,6 +591,13 @@ EGRESS_RESOLVER = env("EGRESS_RESOLVER", default="waplatform.egress.resolve_syst
 # --- pools ----------------------------------------------------------------
 POOL_PROVISIONER = env("POOL_PROVISIONER", default="local")  # local | static
 POOL_LOCAL_MIN_FREE_MB = env.int("POOL_LOCAL_MIN_FREE_MB", default=512)
+# The address this host's sandbox bridges listen on and are reached at by the other hosts
+# (workers send through them): loopback on one machine, the host's private address past it.
+BRIDGE_BIND_HOST = env("BRIDGE_BIND_HOST", default="127.0.0.1")
+# A bridges role beats every BRIDGE_HOST_BEAT_SECONDS; a host not heard from for
+# BRIDGE_HOST_TTL_SECONDS is gone: its slots go down and their tenants fail over.
+BRIDGE_HOST_BEAT_SECONDS = env.float("BRIDGE_HOST_BEAT_SECONDS", default=5)
+BRIDGE_HOST_TTL_SECONDS = env.float("BRIDGE_HOST_TTL_SECONDS", default=30)
 POOL_PROVISION_TIMEOUT_SECONDS = env.float("POOL_PROVISION_TIMEOUT_SECONDS", default=20)
 POOL_PROVISION_MAX_ATTEMPTS = env.int("POOL_PROVISION_MAX_ATTEMPTS", default=3)
 POOL_HEALTH_FAILURES_BEFORE_DOWN = env.int("POOL_HEALTH_FAILURES_BEFORE_DOWN", default=3)

@@ -8,19 +8,11 @@ machines are shared and noisy, and the numbers live in docs/performance.md.
 
 import json
 import math
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
-import psutil
 import pytest
 
 from bench.__main__ import BENCHMARKS
-
-REPO = Path(__file__).resolve().parents[2]
-
+from tests.bench.runs import run_bench
 
 # Every benchmark in tiny mode, one after the other: ~100 s on an idle 2-core machine,
 # several times that on a loaded one; the bound is for a hung run, not a slow one.
@@ -31,19 +23,8 @@ pytestmark = pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    marker = uuid.uuid4().hex  # inherited by everything the bench starts, and by nothing else
-    completed = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--out", str(out)], cwd=REPO,
-                               env={**os.environ, "BENCH_TEST_MARKER": marker},
-                               capture_output=True, text=True, timeout=BENCH_TIMEOUT_SECONDS)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
-    leftovers = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("BENCH_TEST_MARKER") == marker:
-                leftovers.append(process.cmdline())
-        except psutil.Error:
-            pass
-    return json.loads(out.read_text()), completed.stdout, leftovers
+    stdout, leftovers = run_bench(["--tiny"], out=out, timeout=BENCH_TIMEOUT_SECONDS)
+    return json.loads(out.read_text()), stdout, leftovers
 
 
 @pytest.mark.integration

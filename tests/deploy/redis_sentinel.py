@@ -20,12 +20,13 @@ from waplatform.embedded_redis import free_port, redis_server_binary
 SERVICE = "wap"
 
 
-def _wait(condition, what: str, timeout: float = 20.0, interval: float = 0.05):
+def _wait(condition, what: str, timeout: float = 20.0, interval: float = 0.05, errors=(redis.RedisError,)):
+    """Until `condition` is truthy; raising one of `errors` counts as not yet (a server still starting)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             value = condition()
-        except redis.RedisError:
+        except errors:
             value = None
         if value:
             return value

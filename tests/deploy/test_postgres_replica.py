@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from glob import glob
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from django.conf import settings
 
+from tests.deploy.postgres_replica import Cluster, pg_bin
 from tests.waiting import wait_until
 from waplatform.embedded_redis import free_port
 
@@ -35,71 +32,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def _pg_bin() -> Path:
-    found = sorted(glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-    if not found or not (Path(found[-1]) / "pg_basebackup").exists():
+    found = pg_bin()
+    if found is None:
         pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin): apt-get install postgresql "
                     "(.ci/run does)")
-    return Path(found[-1])
-
-
-class Cluster:
-    """Both servers, run as the postgres user when the tests run as root (PostgreSQL refuses root)."""
-
-    def __init__(self, pg_bin: Path):
-        self.bin = pg_bin
-        self.dir = Path(tempfile.mkdtemp(prefix="wap-pg-replica-"))
-        self.as_root = os.geteuid() == 0
-        if self.as_root:
-            shutil.chown(self.dir, "postgres")
-        self.primary_port, self.replica_port = free_port(), free_port()
-
-    def run(self, *args: str) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_root:
-            command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(_quote(a) for a in command)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{' '.join(args)}: {done.stdout}{done.stderr}"
-
-    def start(self, name: str, port: int) -> None:
-        options = (f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica "
-                   "-c max_wal_senders=5 -c hot_standby=on -c max_connections=100")
-        self.run("pg_ctl", "-D", str(self.dir / name), "-o", options, "-l", str(self.dir / f"{name}.log"),
-                 "-w", "start")
-
-    def stop(self, name: str) -> None:
-        self.run("pg_ctl", "-D", str(self.dir / name), "-m", "immediate", "-w", "stop")
-
-    def url(self, port: int) -> str:
-        return f"postgres://postgres@127.0.0.1:{port}/waplatform"
-
-    def sql(self, port: int, statement: str):
-        with psycopg.connect(self.url(port).replace("postgres://", "postgresql://"), autocommit=True) as conn:
-            return conn.execute(statement).fetchall() if statement.lstrip().upper().startswith("SELECT") \
-                else conn.execute(statement)
-
-    def remove(self) -> None:
-        for name in ("replica", "primary"):
-            if (self.dir / name / "postmaster.pid").exists():
-                try:
-                    self.stop(name)
-                except AssertionError:
-                    pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _quote(arg: str) -> str:
-    return "'" + arg.replace("'", "'\\''") + "'"
+    return found
 
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     cluster = Cluster(_pg_bin())
     try:
-        cluster.run("initdb", "-D", str(cluster.dir / "primary"), "-A", "trust", "-U", "postgres")
-        cluster.start("primary", cluster.primary_port)
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{cluster.primary_port}/postgres",
-                             autocommit=True) as conn:
-            conn.execute("CREATE DATABASE waplatform")
+        cluster.create()
         yield cluster
     finally:
         cluster.remove()
@@ -133,9 +77,7 @@ def test_analytics_reads_go_to_the_replica_and_fall_back_to_the_primary_when_it_
         timeout=180)
     assert setup.returncode == 0, setup.stderr[-3000:]
     username, password = re.search(r"Demo operator: (\S+) / (\S+)", setup.stdout).groups()
-    cluster.run("pg_basebackup", "-D", str(cluster.dir / "replica"), "-h", "127.0.0.1", "-p",
-                str(cluster.primary_port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast")
-    cluster.start("replica", cluster.replica_port)
+    cluster.start_replica()
     assert cluster.sql(cluster.replica_port, "SELECT pg_is_in_recovery()") == [(True,)]
 
     port = free_port()

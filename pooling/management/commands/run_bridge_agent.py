@@ -1,0 +1,54 @@
+"""The `bridges` role of a host: serve this host's queue and say the host is alive.
+
+Provisioning, health checks and stops of the local bridges this host runs
+arrive as jobs on `bridges@<WAP_HOST>` (pooling.hosts); a rq worker pool
+serves them here, while a thread beats in Redis so that the other hosts can
+tell this one from a dead one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
+
+from pooling import hosts
+from waplatform.queues import host_queue_name
+
+logger = logging.getLogger(__name__)
+
+
+def _beat_until(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            hosts.beat()
+        except RedisError as exc:  # Redis restarting or failing over: the next beat will do
+            logger.warning("bridge host beat failed: %s", exc)
+        stop.wait(settings.BRIDGE_HOST_BEAT_SECONDS)
+
+
+class Command(BaseCommand):
+    help = "Run this host's bridges role: its bridges@<WAP_HOST> queue, and its liveness beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--num-workers", type=int, default=1)
+
+    def handle(self, *args, num_workers, **options):
+        stop = threading.Event()
+        # Started before the pool forks its workers: a fork copies only the calling thread,
+        # so the beat stays with this (parent) process, whose death is the host's.
+        beater = threading.Thread(target=_beat_until, args=(stop,), name="bridge-host-beat", daemon=True)
+        beater.start()
+        try:
+            call_command("run_worker_pool", host_queue_name(settings.WAP_HOST), num_workers=num_workers,
+                         verbosity=options["verbosity"])
+        finally:
+            stop.set()
+            try:
+                hosts.forget()
+            except RedisError:
+                pass
