@@ -17,8 +17,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    # The fault benchmark's tiny run takes 5-15 minutes on 2 cores, as long as the rest of
-    # the suite: it runs with `make rehearse` (WAP_REHEARSALS=1), not in every `make test`.
+    # The fault and cluster rehearsals take 5-20 minutes each on 2 cores, as long as the rest of
+    # the suite: they run with `make rehearse` (WAP_REHEARSALS=1), not in every `make test`.
     if os.environ.get("WAP_REHEARSALS") == "1":
         return
     skip = pytest.mark.skip(reason="a rehearsal: run it with `make rehearse` (WAP_REHEARSALS=1)")

@@ -26,7 +26,7 @@ EVENTS = [
     "kill -9 one web host",
     "PostgreSQL replica stopped",
 ]
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
+pytestmark = [pytest.mark.integration, pytest.mark.rehearsal, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
 
 
 @pytest.fixture(scope="module")
