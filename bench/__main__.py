@@ -57,9 +57,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}; "
-# Run only when named: minutes of a platform being hurt (`faults`) or a whole multi-host
-# deployment (`cluster`: PostgreSQL, Sentinel, nginx, seven launchers), not speed figures.
-ON_REQUEST = ["faults", "cluster"]
+                                                 f"only when named: {', '.join(ON_REQUEST)}")
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: proves each benchmark still works")
     parser.add_argument("--profile", action="store_true", help="queue, api: also profile in-process (pyinstrument)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
