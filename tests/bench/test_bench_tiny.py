@@ -8,11 +8,17 @@ machines are shared and noisy, and the numbers live in docs/performance.md.
 
 import json
 import math
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
+import psutil
 import pytest
 
 from bench.__main__ import BENCHMARKS
-from tests.bench.runs import run_bench
+from tests.bench.runs import REPO, run_bench
 
 # Every benchmark in tiny mode, one after the other: ~100 s on an idle 2-core machine,
 # several times that on a loaded one; the bound is for a hung run, not a slow one.
