@@ -107,11 +107,11 @@ def table(results: dict) -> str:
             continue
         if result.get("error"):
             lines.append(f"{head}: ERROR: {result['error'].strip().splitlines()[-1]}")
-            if result.get("rows"):
+            if result.get("columns"):
                 lines += rows_table(result["rows"], result["columns"])
             continue
         lines.append(f"{head} ({result['seconds']:.0f} s)")
-        if result.get("rows"):
+        if result.get("columns"):  # a table of rows (faults, cluster events); others keep rows as data
             lines += rows_table(result["rows"], result["columns"])
             continue
         for key, value in result.get("figures", {}).items():
