@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from waplatform.redis import get_redis
 
@@ -149,9 +152,19 @@ def enqueue_once_on_commit(job: str, *args: Any, queue: str, flag: str, flag_ttl
     def _enqueue() -> None:
         redis = get_redis()
         try:
-            if not redis.set(flag, "1", nx=True, px=max(1, int(flag_ttl * 1000))):
+            holder = redis.get(flag)
+            if holder is not None and _still_waiting(holder.decode(), queue):
                 return
-            enqueue(path, *args, queue=queue)
+            job_id = uuid.uuid4().hex
+            # The flag names its job, so that a flag whose job is gone (a Redis that came back
+            # from its AOF with the SET but not the job or the job's DEL) does not hold every
+            # later send back until it expires. Two committers that both find it stale each
+            # enqueue one: harmless, the job claims rows atomically.
+            if holder is None and not redis.set(flag, job_id, nx=True, px=max(1, int(flag_ttl * 1000))):
+                return
+            if holder is not None:
+                redis.set(flag, job_id, px=max(1, int(flag_ttl * 1000)))
+            enqueue(path, *args, queue=queue, job_id=job_id)
         except QueueFull:
             redis.delete(flag)
             logger.warning("queue %s full: %s%r left for the sweeper", queue, path, args)
@@ -159,6 +172,15 @@ def enqueue_once_on_commit(job: str, *args: Any, queue: str, flag: str, flag_ttl
             logger.exception("could not enqueue %s%r on %s; left for the sweeper", path, args, queue)
 
     transaction.on_commit(_enqueue, robust=False)
+
+
+def _still_waiting(job_id: str, queue: str) -> bool:
+    """Whether the job a flag names is still to run (queued, scheduled or deferred)."""
+    try:
+        status = Job.fetch(job_id, connection=get_queue(queue).connection).get_status(refresh=False)
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def take_flag(flag: str) -> bool:

@@ -38,13 +38,13 @@ from waplatform.events import fan_out_by_relay
 from waplatform.queues import enqueue_on_commit, enqueue_once_on_commit, take_flag
 
 
-def _flag(tenant_id: int) -> str:
+def batch_flag(tenant_id: int) -> str:
     return f"wap:send-batch:{tenant_id}"
 
 
 def schedule_batch(*, tenant_id: int, queue: str) -> None:
     """After commit, make sure one deliver_batch job is waiting for the tenant on `queue`."""
-    enqueue_once_on_commit("messaging.jobs.deliver_batch", tenant_id, queue=queue, flag=_flag(tenant_id),
+    enqueue_once_on_commit("messaging.jobs.deliver_batch", tenant_id, queue=queue, flag=batch_flag(tenant_id),
                            flag_ttl=settings.SEND_BATCH_FLAG_SECONDS)
 
 
@@ -105,7 +105,7 @@ def _wait_all(tenant: Tenant, *, delay: float, reason: str) -> str:
 def deliver_batch(*, tenant_id: int) -> str:
     """Send the tenant's due messages (see the module docstring). Returns what happened, for logs and tests."""
     # Before looking for work: a message committed after this point gets a job of its own.
-    take_flag(_flag(tenant_id))
+    take_flag(batch_flag(tenant_id))
     tenant = Tenant.objects.select_related("tier").filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
     if tenant is None or not _due(tenant_id).exists():
         return "nothing to do"

@@ -5,9 +5,11 @@ import django_rq
 import pytest
 
 from messaging.models import Message
+from messaging.services.batches import batch_flag
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_working_session, work, work_until
 from tests.messaging.test_durability import all_final, send_many
+from waplatform.redis import get_redis
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +46,16 @@ def test_a_tenant_with_a_backlog_takes_turns_with_the_others_of_its_queue(platfo
     late_sent = Message.objects.get(pk=late).sent_at
     last_of_backlog = max(Message.objects.filter(pk__in=backlog).values_list("sent_at", flat=True))
     assert late_sent < last_of_backlog
+
+
+def test_a_batch_flag_left_without_its_job_does_not_hold_sends_back(platform, settings):
+    # A Redis restarted from its append-only file can keep the "a batch job is waiting" flag
+    # and lose the job it stood for (or keep the flag and lose the job's DEL of it).
+    settings.SEND_BATCH_FLAG_SECONDS = 3600  # the flag's expiry cannot be what lets the send go
+    get_redis().set(batch_flag(platform.tenant.pk), "a-job-that-is-gone", px=3_600_000)
+
+    [message_id] = send_many(platform, 1)
+
+    assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 1
+    work_until(lambda: all_final([message_id]))
+    assert Message.objects.get(pk=message_id).status in SENT

@@ -34,7 +34,7 @@ RECEIVED = ("wap_messages_total", (("direction", "in"), ("outcome", "received"),
 AGENT_LATENCY_COUNT = ("wap_agent_reply_latency_seconds_count", ())
 AI_HIT = ("wap_cache_lookups_total", (("cache", "ai_responses"), ("result", "hit")))
 AI_MISS = ("wap_cache_lookups_total", (("cache", "ai_responses"), ("result", "miss")))
-WITH_AGENTS = ("ai", "high", "medium", "low", "webhooks")
+WITH_AGENTS = ("ai", "high", "medium", "low", "webhooks", "maintenance")  # maintenance: the outbox relay
 
 
 def test_metrics_parse_and_reflect_a_sent_message(platform):
@@ -94,6 +94,9 @@ def test_agent_replies_and_cache_lookups_show_in_metrics(platform, llm_server, s
         call_command("simulate_inbound", platform.tenant.slug, "--from", "4915112345678", "--text", text)
         work_until(lambda: AgentReply.objects.filter(message__status__in=["sent", "delivered", "read"]).count() == n,
                    *WITH_AGENTS, timeout=30)
+    # The sends' events reach the metrics subscriber through the outbox relay, after the send.
+    work_until(lambda: scrape().get(AGENT_LATENCY_COUNT, 0) >= before.get(AGENT_LATENCY_COUNT, 0) + 2,
+               *WITH_AGENTS, timeout=30)
     after = scrape()
 
     # then /metrics counts both replies sent and timed, the LLM asked once and answered once from its cache
