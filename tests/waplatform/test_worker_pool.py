@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,7 +78,9 @@ def test_delayed_jobs_run_again_soon_after_redis_restarted_empty(tmp_path):
         wait_until(lambda: client.get(RQScheduler.get_locking_key("maintenance")), timeout=60, message="a scheduler lock")
         own_redis.process.kill()
         own_redis.process.wait()
-        time.sleep(3)  # long enough for the scheduler's next cycle to meet the outage
+        # The scheduler's next cycle meets the outage (and, before the fix, ended there).
+        wait_until(lambda: "Scheduler: Redis unavailable" in (tmp_path / "pool.log").read_text(), timeout=30,
+                   message="the scheduler meeting the outage")
         own_redis = EmbeddedRedis(port=port, data_dir=tmp_path / "redis", appendonly=False).start()
 
         job = Queue("maintenance", connection=client).enqueue_in(timedelta(seconds=1), "time.sleep", 0)
