@@ -79,7 +79,8 @@ def _tenant_world(marker: str) -> World:
     })
 
 
-# path template -> (path parameter -> the kind of A's object it names; the A GET that shows that object)
+# path template -> (path parameter -> the kind of A's object it names; the A GET that shows that object,
+# filled with the path's parameters or, by kind, with any of A's ids)
 FILL: dict[str, tuple[dict[str, str], str]] = {
     "/api/v1/agents/{id}": ({"id": "agent"}, "/api/v1/agents/{id}"),
     "/api/v1/agents/{agent_pk}/knowledge": ({"agent_pk": "agent"}, "/api/v1/agents/{agent_pk}/knowledge"),
@@ -110,7 +111,8 @@ FILL: dict[str, tuple[dict[str, str], str]] = {
     "/api/v1/conversations/{id}/resolve": ({"id": "conversation"}, "/api/v1/conversations/{id}"),
     "/api/v1/conversations/{id}/snooze": ({"id": "conversation"}, "/api/v1/conversations/{id}"),
     "/api/v1/labels/{id}": ({"id": "label"}, "/api/v1/labels/{id}"),
-    "/api/v1/media/{id}": ({"id": "media"}, "/api/v1/conversations/{id}/messages"),
+    # the download is the file, not JSON: A's media shows in its message, in the conversation's messages
+    "/api/v1/media/{id}": ({"id": "media"}, "/api/v1/conversations/{conversation}/messages"),
     # Members-only (notes are for a tenant's people): an API key is refused before any lookup.
     "/api/v1/conversations/{id}/notes": ({"id": "conversation"}, "/api/v1/conversations/{id}"),
     "/api/v1/notes/{id}": ({"id": "note"}, "/api/v1/conversations"),
@@ -183,7 +185,7 @@ def test_tenant_b_with_tenant_a_ids_gets_404_and_a_is_unchanged(db, settings):
         variants = [a_values]
         if any(p in OWN_PARENT for p in params) and not all(p in OWN_PARENT for p in params):
             variants.append({**a_values, **{p: b.ids[OWN_PARENT[p]] for p in params if p in OWN_PARENT}})
-        snapshot_path = _fill(snapshot_template, a_values)
+        snapshot_path = _fill(snapshot_template, {**a.ids, **a_values})
         for values in variants:
             before = _read(a_api, snapshot_path)
             answer = getattr(b_api, method)(_fill(path, values), BODY.get(method), format="json")

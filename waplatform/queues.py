@@ -175,12 +175,19 @@ def enqueue_once_on_commit(job: str, *args: Any, queue: str, flag: str, flag_ttl
 
 
 def _still_waiting(job_id: str, queue: str) -> bool:
-    """Whether the job a flag names is still to run (queued, scheduled or deferred)."""
+    """Whether the job a flag names is still to run: scheduled, deferred, or queued and on its queue."""
+    rq_queue = get_queue(queue)
     try:
-        status = Job.fetch(job_id, connection=get_queue(queue).connection).get_status(refresh=False)
+        status = Job.fetch(job_id, connection=rq_queue.connection).get_status(refresh=False)
     except NoSuchJobError:
         return False
-    return status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    if status == JobStatus.QUEUED:
+        # A job whose hash says queued can be on no queue: a Redis back from its AOF
+        # without the LPUSH's last second, or a worker's dequeue cut off by the outage
+        # (rq's intermediate queue). Nothing would run it; the queue is short (one job
+        # per tenant with due sends), so the scan is cheap.
+        return rq_queue.connection.lpos(rq_queue.key, job_id) is not None
+    return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def take_flag(flag: str) -> bool:

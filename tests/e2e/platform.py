@@ -17,6 +17,8 @@ from waplatform import pidfiles
 from waplatform.embedded_redis import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+# daphne's access log: `127.0.0.1:58488 - - [01/Dec/2026:09:41:59] "GET /api/v1/messages/2" 200 489`
+ACCESS_LOG = re.compile(r'\] "(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+" \d{3} ')
 
 
 def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05):
@@ -93,7 +95,11 @@ class Launcher:
 
     def close(self) -> None:
         # Shown by pytest only when the test failed: what the platform said is the first clue.
-        print(f"--- the launcher's last output ({self.log_path}) ---\n{self.output()[-6000:]}")
+        # Access-log lines (a test polling) would push the platform's own words out of the tail.
+        notable = [line for line in self.output().splitlines()
+                   if not ACCESS_LOG.search(line) and "Too Many Requests" not in line]
+        print(f"--- the launcher's last output ({self.log_path}), access log left out ---\n"
+              + "\n".join(notable)[-8000:])
         if self.process.poll() is None:
             for process in self.children() + self.bridge_processes():
                 try:
@@ -119,6 +125,22 @@ class Api:
 
     def status_of(self, message_id) -> str:
         return self.client.get(f"/messages/{message_id}").json().get("status")
+
+    def wait_delivered(self, message_id, *, timeout: float, what: str) -> None:
+        """Poll the message (once a second: the API's rate limit) until delivered (or already read: the
+        sandbox's contact reads at once); fail with what it last said."""
+        last: list[dict] = [{}]
+
+        def delivered() -> bool:
+            answer = self.client.get(f"/messages/{message_id}")
+            if answer.status_code == 200:
+                last[0] = answer.json()
+            return last[0].get("status") in ("delivered", "read")
+
+        try:
+            wait_for(delivered, timeout=timeout, what=what, interval=1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the message last read: {last[0]}") from None
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:

@@ -25,7 +25,7 @@ def test_killed_redis_and_scheduler_are_restarted_and_the_api_says_503_meanwhile
         api.working_session()
         before = api.send("before the outage")
         assert before.status_code == 202, before.text
-        wait_for(lambda: api.status_of(before.json()["id"]) == "delivered", timeout=60, what="first delivery")
+        api.wait_delivered(before.json()["id"], timeout=60, what="first delivery")
 
         redis = launcher.child("redis-server")
         redis.kill()
@@ -50,8 +50,7 @@ def test_killed_redis_and_scheduler_are_restarted_and_the_api_says_503_meanwhile
 
         after = api.send("after the outage")
         assert after.status_code == 202, after.text
-        wait_for(lambda: api.status_of(after.json()["id"]) == "delivered", timeout=60,
-                 what="a message sent after recovery delivered", interval=0.3)
+        api.wait_delivered(after.json()["id"], timeout=60, what="a message sent after recovery delivered")
 
         scheduler = launcher.child("run_scheduler")
         scheduler.kill()

@@ -59,3 +59,21 @@ def test_a_batch_flag_left_without_its_job_does_not_hold_sends_back(platform, se
     assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 1
     work_until(lambda: all_final([message_id]))
     assert Message.objects.get(pk=message_id).status in SENT
+
+
+def test_a_batch_flag_whose_job_says_queued_but_is_on_no_queue_does_not_hold_sends_back(platform, settings):
+    # The job's hash survived a Redis restart but its place on the queue did not (the
+    # append-only file's last second, or a worker's dequeue cut off by the outage): rq
+    # would never run it, and the flag naming it must not make later sends wait for it.
+    settings.SEND_BATCH_FLAG_SECONDS = 3600
+    queue = django_rq.get_queue(platform.tenant.tier.send_queue)
+    [first] = send_many(platform, 1)
+    [stranded] = queue.get_job_ids()
+    get_redis().lrem(queue.key, 0, stranded)
+    assert queue.fetch_job(stranded).get_status() == "queued"
+
+    [second] = send_many(platform, 1)
+
+    assert queue.get_job_ids() not in ([], [stranded])
+    work_until(lambda: all_final([first, second]))
+    assert set(Message.objects.filter(pk__in=[first, second]).values_list("status", flat=True)) <= SENT
