@@ -22,7 +22,7 @@ from typing import Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from waplatform.backoff import backoff_delay
@@ -101,7 +101,9 @@ def record_outcome(row_id: int, *, still_pending: list[str], errors: dict[str, s
     if not still_pending:
         OutboxEvent.objects.filter(pk=row_id).update(pending=[], delivered_at=now, attempts=attempt)
         return
-    delay = backoff_delay(attempt, base=settings.OUTBOX_RETRY_BASE_SECONDS, cap=settings.OUTBOX_RETRY_MAX_DELAY_SECONDS)
+    # Only a failure backs off: an event held behind an earlier one is due as soon as that one goes.
+    delay = backoff_delay(attempt, base=settings.OUTBOX_RETRY_BASE_SECONDS,
+                          cap=settings.OUTBOX_RETRY_MAX_DELAY_SECONDS) if errors else 0
     OutboxEvent.objects.filter(pk=row_id).update(
         pending=still_pending, attempts=attempt, next_attempt_at=now + timedelta(seconds=delay),
         last_error="\n".join(errors.values())[:2000] or F("last_error"),
@@ -109,17 +111,22 @@ def record_outcome(row_id: int, *, still_pending: list[str], errors: dict[str, s
 
 
 def _held_back(row_id: int, ordering_key: str, names: list[str]) -> list[str]:
-    """Subscribers that still owe an earlier event of this key after a failed hand-over.
+    """Subscribers that still owe an earlier event of this key that is the relay's.
 
     Giving them this one now would let it overtake that earlier one; the relay
-    hands both over in order. Earlier events still on their own fast path
-    (attempts == 0) do not hold this one back: concurrent commits have no order
-    to keep between them.
+    hands both over in order. The relay's are the events whose hand-over failed
+    and those published for it from the start (fan_out_by_relay: a batch's
+    `message.sent`, which the bridge's `delivered` ack, on a web process's fast
+    path, overtook at tenants' webhooks in bench faults); those are due at once
+    from their insert, where a fast path's are due only after the grace period.
+    Earlier events still on their own fast path do not hold this one back:
+    concurrent commits have no order to keep between them.
     """
     if not ordering_key:
         return []
     owed = OutboxEvent.objects.filter(
-        ordering_key=ordering_key, delivered_at__isnull=True, attempts__gt=0, pk__lt=row_id,
+        Q(attempts__gt=0) | Q(next_attempt_at__lte=F("created_at")),
+        ordering_key=ordering_key, delivered_at__isnull=True, pk__lt=row_id,
     ).values_list("pending", flat=True)
     owing = {name for pending in owed for name in pending}
     return [name for name in names if name in owing]
@@ -131,6 +138,8 @@ def deliver_committed(row_id: int, envelope: dict, names: list[str], ordering_ke
         held = _held_back(row_id, ordering_key, names)
         errors = hand_over(envelope, [name for name in names if name not in held])
         record_outcome(row_id, still_pending=held + list(errors), errors=errors, attempt=1)
+        if held:
+            _wake_relay()  # it hands the earlier event over, then this one, in one pass
     except Exception:
         # Whatever ran stays recorded as pending on the row, and the relay repeats it
         # (subscribers are idempotent on the event id). The publisher's commit stands.
@@ -171,9 +180,13 @@ def publish_events(events: list[tuple[int | None, str, dict]]) -> list[dict]:
         for row, event in zip(rows, envelopes):
             transaction.on_commit(partial(deliver_committed, row.pk, event, names, row.ordering_key))
     else:
-        enqueue_once_on_commit("waplatform.jobs.relay_events", queue="maintenance", flag=RELAY_WAKE_FLAG,
-                               flag_ttl=settings.OUTBOX_WAKE_FLAG_SECONDS)
+        _wake_relay()
     return envelopes
+
+
+def _wake_relay() -> None:
+    enqueue_once_on_commit("waplatform.jobs.relay_events", queue="maintenance", flag=RELAY_WAKE_FLAG,
+                           flag_ttl=settings.OUTBOX_WAKE_FLAG_SECONDS)
 
 
 RELAY_WAKE_FLAG = "wap:outbox:wake"

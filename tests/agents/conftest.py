@@ -30,7 +30,8 @@ from tests.messaging.conftest import (  # noqa: F401  (fixtures, re-exported for
 from tests.waiting import hold_for
 
 AI_QUEUES = ("ai",)  # sends stay queued: the tests without a bridge only look at what agents wrote
-WITH_SENDS = ("ai", "high", "medium", "low", "webhooks")
+# With the outbox relay (maintenance): a batch's events reach subscribers through it.
+WITH_SENDS = ("ai", "high", "medium", "low", "webhooks", "maintenance")
 DEBOUNCE = 0.3
 
 

@@ -18,6 +18,7 @@ from pooling.bridges.base import (
     TransientBridgeError,
     get_bridge,
 )
+from pooling.bridges.sandbox.webhooks import retry_delays
 from pooling.bridges.waha import WahaBridge
 from tests.bridges.conftest import Delivery, SandboxWorker, WebhookReceiver
 from tests.waiting import wait_until
@@ -229,6 +230,32 @@ def test_webhook_delivery_retries(sandbox: SandboxWorker, webhook_receiver: Webh
 
     statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"))}
     assert statuses == {"STARTING", "SCAN_QR_CODE", "WORKING"}  # the two refused deliveries came again
+
+
+def test_webhooks_follow_the_sessions_retry_config_through_an_outage_of_the_receiver(
+        sandbox: SandboxWorker, webhook_receiver: WebhookReceiver) -> None:
+    # Longer down than a few quick retries cover (the platform's web process restarting):
+    # the session's `retries` config, as WAHA honours it, decides how long events wait.
+    webhook_receiver.fail_next = 12
+    bridge = get_bridge("sandbox", base_url=sandbox.base_url, api_key=sandbox.api_key,
+                        webhook_retries={"policy": "constant", "delaySeconds": 0.2, "attempts": 20})
+
+    bridge.start_session("s1", webhook_url=webhook_receiver.url, webhook_secret=HOOK_SECRET)
+
+    statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"), timeout=20)}
+    assert statuses == {"STARTING", "SCAN_QR_CODE", "WORKING"}
+
+
+@pytest.mark.parametrize(("retries", "delays"), [
+    ({"policy": "constant", "delaySeconds": 2, "attempts": 4}, [2, 2, 2]),
+    ({"policy": "linear", "delaySeconds": 2, "attempts": 4}, [2, 4, 6]),
+    ({"policy": "exponential", "delaySeconds": 2, "attempts": 4}, [2, 4, 8]),
+    ({"policy": "exponential", "delaySeconds": 100, "attempts": 4}, [100, 200, 300]),  # capped at 5 min
+    (None, [2] * 14),  # WAHA's defaults
+    ({"policy": "constant", "delaySeconds": "soon", "attempts": 2}, [2] * 14),  # unreadable: the defaults
+])
+def test_retry_delays_follow_wahas_policies(retries, delays) -> None:
+    assert retry_delays(retries) == delays
 
 
 # --- faults surface as typed errors ---------------------------------------------------------

@@ -16,7 +16,7 @@ from messaging.models import WebhookDelivery
 from messaging.webhooks_out import create_endpoint
 from tests.processes import shared_database_url
 from waplatform import outbox
-from waplatform.events import publish_event, register_subscriber, unregister_subscriber
+from waplatform.events import fan_out_by_relay, publish_event, register_subscriber, unregister_subscriber
 from waplatform.models import OutboxEvent
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -111,6 +111,24 @@ def test_a_refused_event_is_retried_and_never_overtaken_in_its_conversation(tran
 
     assert recorder.seen == [elsewhere["id"], first["id"], second["id"]]
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_an_event_left_to_the_relay_is_not_overtaken_by_a_later_one_of_its_conversation(
+        transactional_db, tenant, settings, recorder):
+    # A batch of sends publishes `message.sent` for the relay; the bridge's ack then
+    # commits `message.status` on a web process's fast path before the relay ran.
+    settings.OUTBOX_RETRY_BASE_SECONDS = 0
+    settings.OUTBOX_RETRY_MAX_DELAY_SECONDS = 0
+    with fan_out_by_relay():
+        sent = publish_event(tenant_id=tenant.pk, type="message.sent", data={"conversation_id": 1})
+    delivered = publish_event(tenant_id=tenant.pk, type="message.status", data={"conversation_id": 1})
+    elsewhere = publish_event(tenant_id=tenant.pk, type="message.received", data={"conversation_id": 2})
+
+    assert recorder.seen == [elsewhere["id"]]
+
+    outbox.relay()
+
+    assert recorder.seen == [elsewhere["id"], sent["id"], delivered["id"]]
 
 
 def test_delivered_events_are_purged_after_the_retention(transactional_db, tenant, settings):

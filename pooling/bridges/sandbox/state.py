@@ -77,6 +77,7 @@ class Hook:
     url: str
     events: list[str]
     hmac_key: str = ""
+    retries: dict | None = None  # WAHA's `retries` config (webhooks.retry_delays)
 
     def wants(self, event: str) -> bool:
         if "*" in self.events or event in self.events:
@@ -170,7 +171,8 @@ class Sandbox:
 
     def add_session(self, name: str, config: dict) -> WahaSession:
         hooks = [
-            Hook(url=w["url"], events=list(w.get("events") or ["message"]), hmac_key=(w.get("hmac") or {}).get("key", ""))
+            Hook(url=w["url"], events=list(w.get("events") or ["message"]), hmac_key=(w.get("hmac") or {}).get("key", ""),
+                 retries=w.get("retries") if isinstance(w.get("retries"), dict) else None)
             for w in config.get("webhooks") or [] if isinstance(w, dict) and w.get("url")
         ]
         session = WahaSession(name=name, config=config, hooks=hooks)
@@ -184,7 +186,7 @@ class Sandbox:
                     "environment": {"tier": "SANDBOX", "version": "wa-platform-sandbox", "engine": "SANDBOX"}}
         for hook in session.hooks:
             if hook.wants(event):
-                self.dispatcher.spawn(self.dispatcher.post_waha(hook.url, hook.hmac_key, envelope))
+                self.dispatcher.spawn(self.dispatcher.post_waha(hook.url, hook.hmac_key, envelope, hook.retries))
 
     def set_status(self, session: WahaSession, status: str) -> None:
         session.status = status

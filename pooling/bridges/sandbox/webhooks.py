@@ -3,6 +3,12 @@
 Deliveries never run inside the request that caused them: the caller's HTTP
 call returns first, like a real bridge, and a slow or dead receiver cannot
 stall the worker's API.
+
+Retries follow what the real engines do, so that a platform outage behaves as
+it would in production: a WAHA session's webhook `retries` config (policy,
+delaySeconds, attempts; WAHA's defaults when absent), and for Cloud numbers an
+exponential schedule like Meta's. A few quick retries (as before) lost every
+ack and inbound message sent while the platform's web process restarted.
 """
 
 from __future__ import annotations
@@ -22,8 +28,26 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pooling.bridges.sandbox")
 
-RETRY_DELAYS = (0.25, 0.5, 1.0)  # 1 try + 3 retries
+# WAHA's defaults for a webhook without a `retries` config.
+WAHA_DEFAULT_RETRIES = {"policy": "constant", "delaySeconds": 2, "attempts": 15}
+# Meta retries a failed webhook with growing delays for days; a sandbox keeps them in
+# memory, so it stops at ~30 min (1 s, 2 s, ... then every 5 min).
+CLOUD_RETRIES = {"policy": "exponential", "delaySeconds": 1, "attempts": 15}
+MAX_RETRY_DELAY_SECONDS = 300.0
 DRAIN_SECONDS = 2.0  # pending deliveries get this long at shutdown (the launcher allows 3 s)
+
+
+def retry_delays(retries: dict | None) -> list[float]:
+    """The waits before each retry (attempts - 1 of them) of a WAHA `retries` config."""
+    config = {**WAHA_DEFAULT_RETRIES, **(retries or {})}
+    try:
+        base = max(0.0, float(config["delaySeconds"]))
+        attempts = max(1, min(int(config["attempts"]), 100))
+    except (TypeError, ValueError):
+        return retry_delays(None)
+    growth = {"constant": lambda n: 1, "linear": lambda n: n, "exponential": lambda n: 2 ** (n - 1)}
+    grow = growth.get(config.get("policy"), growth["constant"])
+    return [min(base * grow(n), MAX_RETRY_DELAY_SECONDS) for n in range(1, attempts)]
 
 
 class Dispatcher:
@@ -45,9 +69,10 @@ class Dispatcher:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
         return self._client
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> bool:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], retries: dict | None = None) -> bool:
         headers = {"Content-Type": "application/json", "User-Agent": "wa-platform-sandbox", "X-Sandbox": "true", **headers}
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
+        delays = retry_delays(retries)
+        for attempt, delay in enumerate((0.0, *delays)):
             if delay:
                 await asyncio.sleep(delay)
             try:
@@ -58,20 +83,20 @@ class Dispatcher:
             if response.status_code < 300:
                 return True
             logger.warning("webhook to %s answered %d (attempt %d)", url, response.status_code, attempt + 1)
-        logger.error("webhook to %s given up after %d attempts", url, len(RETRY_DELAYS) + 1)
+        logger.error("webhook to %s given up after %d attempts", url, len(delays) + 1)
         return False
 
-    async def post_waha(self, url: str, hmac_key: str, envelope: dict) -> bool:
+    async def post_waha(self, url: str, hmac_key: str, envelope: dict, retries: dict | None = None) -> bool:
         body = json.dumps(envelope, separators=(",", ":")).encode()
         headers = {"X-Webhook-Request-Id": "req_" + secrets.token_hex(12), "X-Webhook-Timestamp": str(int(time.time() * 1000))}
         if hmac_key:
             headers["X-Webhook-Hmac"] = waha_signature(hmac_key, body)
             headers["X-Webhook-Hmac-Algorithm"] = "sha512"
-        return await self.post(url, body, headers)
+        return await self.post(url, body, headers, retries)
 
     async def post_cloud(self, url: str, app_secret: str, delivery: dict) -> bool:
         body = json.dumps(delivery, separators=(",", ":")).encode()
-        return await self.post(url, body, {"X-Hub-Signature-256": cloud_signature(app_secret, body)})
+        return await self.post(url, body, {"X-Hub-Signature-256": cloud_signature(app_secret, body)}, CLOUD_RETRIES)
 
     async def aclose(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         # On SIGTERM the platform's web process still listens (the launcher stops bridges
