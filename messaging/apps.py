@@ -8,7 +8,7 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from messaging import live, selectors, webhooks_out
         from messaging.services.resume import schedule_resume
-        from messaging.services import media
+        from messaging.services import media_retention
         from pooling.costs import register_cost_contributor, register_usage_counter
         from tenants.services import register_reactivation_hook
         from waplatform.events import register_subscriber
@@ -17,5 +17,5 @@ class MessagingConfig(AppConfig):
         register_subscriber("messaging.webhooks", webhooks_out.fan_out_event)
         register_cost_contributor("messages", selectors.message_costs_by_tenant)
         register_reactivation_hook("messaging", schedule_resume)
-        register_cost_contributor("media", media.media_costs_by_tenant)
-        register_usage_counter("media_bytes", media.stored_bytes_for_tenant)
+        register_cost_contributor("media", media_retention.media_costs_by_tenant)
+        register_usage_counter("media_bytes", media_retention.stored_bytes_for_tenant)

@@ -1,7 +1,7 @@
 """rq entry points: take ids, re-read, and do nothing when the work is already done."""
 
 from messaging import services, webhooks_out
-from messaging.services import media, recovery
+from messaging.services import media, media_retention, recovery
 
 
 def deliver_message(message_id: int) -> str:
@@ -50,7 +50,7 @@ def sweep_media() -> int:
 
 def cleanup_media() -> int:
     """Hourly on `maintenance`: files past their tier's retention (docs/media.md)."""
-    return media.cleanup_expired_media()
+    return media_retention.cleanup_expired_media()
 
 
 def wake_snoozed() -> int:

@@ -7,19 +7,33 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from messaging.services.media import cleanup_expired_media
+from messaging.services.media_retention import cleanup_expired_media
+from pooling.costs import month_start
 from tests.media.conftest import SAMPLES
 
 pytestmark = pytest.mark.integration
 
 
+def _months_this_month() -> Decimal:
+    """Months (of 30 days) since the 1st: how long this month's stored bytes have been paid for."""
+    now = timezone.now()
+    return Decimal((now - month_start(now)).total_seconds()) / Decimal(30 * 24 * 3600)
+
+
 def test_cleanup_deletes_media_past_the_tiers_retention_and_frees_the_storage(waha_platform, media_root, settings):
     settings.MEDIA_RETENTION_DAYS = {**settings.MEDIA_RETENTION_DAYS, waha_platform.tenant.tier.name: 30}
     data, mimetype, filename = SAMPLES["image"]
+    # A price per byte-month that makes a small file's cost visible at money's two decimals.
+    settings.MEDIA_PRICE_PER_GB_MONTH = 1024 ** 3
     media = waha_platform.settled(waha_platform.receive("image", data, mimetype, filename))
+    months_before = _months_this_month()
     usage = waha_platform.api.get("/api/v1/usage").json()
+    months_after = _months_this_month()
     assert usage["usage"]["media_bytes"] == len(data)
-    assert Decimal(usage["media"]) >= 0 and any(p.is_file() for p in media_root.rglob("*"))
+    # The bytes kept, pro-rated over the month so far (docs/media.md, "Cost").
+    cent = Decimal("0.01")
+    assert len(data) * months_before - cent <= Decimal(usage["media"]) <= len(data) * months_after + cent
+    assert any(p.is_file() for p in media_root.rglob("*"))
 
     # a day before the retention ends, nothing goes
     assert cleanup_expired_media(now=timezone.now() + timedelta(days=29)) == 0
