@@ -26,9 +26,9 @@ import httpx
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from messaging import leases
 from messaging.media import limits, storage
 from messaging.media.limits import MediaRefused
 from messaging.models import MediaFile, Message
@@ -38,7 +38,7 @@ from pooling.bridges.base import MediaSource, PermanentBridgeError, TransientBri
 from tenants.models import Tenant
 from waplatform import egress
 from waplatform.backoff import backoff_delay
-from waplatform.queues import enqueue_many, enqueue_on_commit
+from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +83,17 @@ class _Retry(Exception):
 
 
 def _claim(media_id: int) -> MediaFile | None:
-    now = timezone.now()
     lease = settings.MEDIA_FETCH_TIMEOUT_SECONDS * 2 + LEASE_MARGIN_SECONDS
-    # An early duplicate (the sweeper beside a scheduled retry) finds next_attempt_at in the future.
-    claimed = MediaFile.objects.filter(
-        pk=media_id, status=MediaFile.Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1),
-    ).update(attempts=F("attempts") + 1, next_attempt_at=now + timedelta(seconds=lease))
-    if not claimed:
-        return None
-    return MediaFile.objects.select_related("tenant").get(pk=media_id)
+    claimable = MediaFile.objects.select_related("tenant").filter(status=MediaFile.Status.PENDING)
+    return leases.claim(claimable, pk=media_id, lease_field="next_attempt_at", lease_seconds=lease,
+                        take=_start_fetch)
+
+
+def _start_fetch(file: MediaFile, now: datetime) -> list[str] | None:
+    if file.next_attempt_at and file.next_attempt_at > now + timedelta(seconds=1):
+        return None  # an early duplicate (the sweeper beside a scheduled retry), or another job's lease
+    file.attempts += 1
+    return ["attempts"]
 
 
 def fetch_media(*, media_id: int) -> str:
@@ -222,8 +224,8 @@ def sweep_media(*, now: datetime | None = None) -> int:
     due = list(MediaFile.objects.filter(status=MediaFile.Status.PENDING,
                                         next_attempt_at__lt=now - timedelta(seconds=settings.SWEEP_STUCK_AFTER_SECONDS))
                .order_by("pk").values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE])
-    enqueue_many(FETCH_JOB, [(pk,) for pk in due], queue=QUEUE)
-    return len(due)
+    return leases.requeue(job=FETCH_JOB, queue=QUEUE, ids=due,
+                          due_now=MediaFile.objects.filter(status=MediaFile.Status.PENDING))
 
 
 # --- uploads ----------------------------------------------------------------------------

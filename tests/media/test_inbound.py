@@ -3,6 +3,7 @@ process, stored once, downloaded byte-identical through the API and a signed lin
 
 from datetime import timedelta
 
+import django_rq
 import httpx
 import pytest
 from django.test import Client
@@ -11,6 +12,7 @@ from django.utils import timezone
 from messaging.media import links
 from messaging.media.storage import media_storage
 from messaging.models import MediaFile
+from messaging.services.media import sweep_media
 from tests.conftest import client_for
 from tests.factories import TenantFactory
 from tests.media.conftest import SAMPLES, png_bytes
@@ -128,6 +130,35 @@ def test_a_disallowed_type_is_refused_with_the_reason(any_platform):
     assert media.status == "failed"
     assert media.reason.startswith("application/x-msdownload is not allowed for document messages")
     assert not media.storage_key
+
+
+def test_a_download_that_keeps_failing_ends_failed_with_the_reason_after_the_last_attempt(waha_platform, settings):
+    settings.MEDIA_FETCH_MAX_ATTEMPTS = 3
+    data, mimetype, filename = SAMPLES["image"]
+    message = waha_platform.receive("image", data, mimetype, filename)
+    assert MediaFile.objects.get(pk=message.media_id).status == "pending"
+    waha_platform.sandbox.control("POST", "/sandbox/faults", json={"error_status": 503, "error_count": 50})
+
+    media = waha_platform.settled(message)
+    waha_platform.sandbox.control("DELETE", "/sandbox/faults")
+
+    assert (media.status, media.attempts) == ("failed", 3)
+    assert media.reason.startswith("Gave up after 3 attempts")
+    body = waha_platform.api.get(f"/api/v1/messages/{message.pk}").json()
+    assert body["media"]["status"] == "failed" and "Gave up after 3 attempts" in body["media"]["reason"]
+
+
+def test_a_fetch_whose_job_was_lost_is_found_by_the_sweep(waha_platform, settings):
+    data, mimetype, filename = SAMPLES["document"]
+    message = waha_platform.receive("document", data, mimetype, filename)
+    django_rq.get_queue("media").empty()  # Redis lost the job (emptied, or the enqueue was refused)
+    MediaFile.objects.filter(pk=message.media_id).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+
+    assert sweep_media() == 1
+    media = waha_platform.settled(message)
+
+    assert media.status == "stored"
+    assert sweep_media() == 0  # nothing pending any more
 
 
 def test_a_download_that_fails_twice_then_succeeds_ends_stored(any_platform):
