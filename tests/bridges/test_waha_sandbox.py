@@ -228,7 +228,8 @@ def test_webhook_delivery_retries(sandbox: SandboxWorker, webhook_receiver: Webh
 
     bridge_for(sandbox).start_session("s1", webhook_url=webhook_receiver.url, webhook_secret=HOOK_SECRET)
 
-    statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"))}
+    # The platform's retries config (exponential from 2 s): the refused deliveries come 2 s and 4 s later.
+    statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"), timeout=30)}
     assert statuses == {"STARTING", "SCAN_QR_CODE", "WORKING"}  # the two refused deliveries came again
 
 
