@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 from collections.abc import Callable
 
 import httpx
@@ -22,6 +23,7 @@ from pooling.bridges.sandbox.webhooks import retry_delays
 from pooling.bridges.waha import WahaBridge
 from tests.bridges.conftest import Delivery, SandboxWorker, WebhookReceiver
 from tests.waiting import wait_until
+from waplatform.embedded_redis import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -245,6 +247,22 @@ def test_webhooks_follow_the_sessions_retry_config_through_an_outage_of_the_rece
 
     statuses = {parsed(d).status for d in webhook_receiver.wait_for(3, is_event("session.status"), timeout=20)}
     assert statuses == {"STARTING", "SCAN_QR_CODE", "WORKING"}
+
+
+def test_a_stopping_worker_drops_retries_that_wait_instead_of_outliving_its_stop_budget(
+        spawn_sandbox: Callable[..., SandboxWorker]) -> None:
+    # The platform's web process is gone (the launcher's late bridge stop): every delivery
+    # fails and waits for a retry. SIGTERM must not wait for those retries (minutes with
+    # the platform's config): the launcher kills a bridge still running after 1-3 s.
+    worker = spawn_sandbox()
+    dead_url = f"http://127.0.0.1:{free_port()}/hooks/waha/1/"
+    bridge_for(worker).start_session("s1", webhook_url=dead_url, webhook_secret=HOOK_SECRET)
+    wait_status(bridge_for(worker), "s1", "WORKING")
+
+    worker.process.send_signal(signal.SIGTERM)
+
+    worker.process.wait(timeout=3)  # uvicorn exits by re-raising the signal: -15 after a graceful stop
+    assert "dropped at shutdown" in worker.process.stderr.read().decode()
 
 
 @pytest.mark.parametrize(("retries", "delays"), [

@@ -34,7 +34,7 @@ WAHA_DEFAULT_RETRIES = {"policy": "constant", "delaySeconds": 2, "attempts": 15}
 # memory, so it stops at ~30 min (1 s, 2 s, ... then every 5 min).
 CLOUD_RETRIES = {"policy": "exponential", "delaySeconds": 1, "attempts": 15}
 MAX_RETRY_DELAY_SECONDS = 300.0
-DRAIN_SECONDS = 2.0  # pending deliveries get this long at shutdown (the launcher allows 3 s)
+DRAIN_SECONDS = 2.0  # deliveries under way get this long at shutdown (the launcher allows 3 s)
 
 
 def retry_delays(retries: dict | None) -> list[float]:
@@ -55,6 +55,7 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
         # Strong references: the event loop only keeps weak ones to running tasks.
         self._tasks: set[asyncio.Task] = set()
+        self._closing = asyncio.Event()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -73,8 +74,9 @@ class Dispatcher:
         headers = {"Content-Type": "application/json", "User-Agent": "wa-platform-sandbox", "X-Sandbox": "true", **headers}
         delays = retry_delays(retries)
         for attempt, delay in enumerate((0.0, *delays)):
-            if delay:
-                await asyncio.sleep(delay)
+            if delay and not await self._wait_unless_closing(delay):
+                logger.warning("webhook to %s dropped at shutdown after %d attempts", url, attempt)
+                return False
             try:
                 response = await self._http().post(url, content=body, headers=headers)
             except Exception as exc:  # any transport failure is worth the next attempt
@@ -84,6 +86,15 @@ class Dispatcher:
                 return True
             logger.warning("webhook to %s answered %d (attempt %d)", url, response.status_code, attempt + 1)
         logger.error("webhook to %s given up after %d attempts", url, len(delays) + 1)
+        return False
+
+    async def _wait_unless_closing(self, delay: float) -> bool:
+        """Wait `delay` before a retry; False at once when the worker is stopping: a retry's wait
+        (seconds to minutes) would outlast the launcher's stop budget, and the bridge be killed."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            return True
         return False
 
     async def post_waha(self, url: str, hmac_key: str, envelope: dict, retries: dict | None = None) -> bool:
@@ -101,6 +112,7 @@ class Dispatcher:
     async def aclose(self, drain_seconds: float = DRAIN_SECONDS) -> None:
         # On SIGTERM the platform's web process still listens (the launcher stops bridges
         # before it): deliver what is pending, within a bound, rather than drop it.
+        self._closing.set()  # retries waiting give up; deliveries under way get drain_seconds
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=drain_seconds)
         for task in list(self._tasks):
