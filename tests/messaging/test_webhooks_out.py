@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from messaging import webhooks_out
 from messaging.models import WebhookDelivery
@@ -109,3 +110,26 @@ def test_only_subscribed_and_active_endpoints_get_deliveries(webhook_receiver):
     publish(tenant, "message.status")
 
     assert list(WebhookDelivery.objects.values_list("endpoint_id", flat=True)) == [wanted.pk]
+
+
+def test_once_a_failed_delivery_goes_through_the_endpoints_other_waiting_retries_go_at_once(webhook_receiver, settings):
+    """After an outage, a receiver that answers again gets the rest now, not at the end of each backoff."""
+    tenant = TenantFactory()
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 3600  # a retry would come back in 30-60 minutes
+    settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 3600
+    settings.SWEEP_STUCK_AFTER_SECONDS = 0
+    webhook_receiver.fail_next = 3  # down for the first attempt of each conversation's event
+
+    first = publish(tenant, conversation_id=1)
+    publish(tenant, conversation_id=2)
+    publish(tenant, conversation_id=3)
+    work("webhooks")
+    assert WebhookDelivery.objects.filter(status="failed").count() == 3
+    # The first retry comes due (as its backoff ends); the receiver is back.
+    WebhookDelivery.objects.filter(event_id=first["id"]).update(next_attempt_at=timezone.now())
+    sweep()
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 3, "webhooks")
+
+    assert sorted(d.json()["data"]["conversation_id"] for d in webhook_receiver.wait_for(3)) == [1, 2, 3]
+    assert list(WebhookDelivery.objects.values_list("attempts", flat=True)) == [2, 2, 2]
