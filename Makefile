@@ -65,7 +65,7 @@ test: test-deps
 test-browser: test-deps
 	$(PY) -m waplatform.embedded_redis -- sh -c '$(BROWSER_PYTEST) $(PYTEST_ARGS)'
 
-## make rehearse: the fault and cluster rehearsals, tiny, as tests (10-35 min; not part of make test)
+## make rehearse: the multi-host cluster rehearsal, tiny, as a test (10-20 min; not part of make test)
 rehearse: test-deps
 	$(PY) -m waplatform.embedded_redis -- env WAP_REHEARSALS=1 $(PY) -m pytest -m rehearsal $(PYTEST_ARGS)
 

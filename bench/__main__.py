@@ -43,7 +43,7 @@ SIZES = {
     "fault_worker_kills": (20, 2),
     "fault_burst": (100, 20),
     "fault_web_kills": (2, 1),
-    "fault_webhook_down_seconds": (60.0, 5.0),
+    "fault_webhook_down_seconds": (600.0, 5.0),  # issue 14: a receiver down for 10 minutes
     "fault_settle_seconds": (240.0, 240.0),
     "cluster_clients": (4, 2),
     "cluster_interval": (0.1, 0.2),

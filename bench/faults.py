@@ -277,7 +277,8 @@ def webhook_receiver_down(platform: FaultPlatform, options) -> dict:
             open_ = WebhookDelivery.objects.filter(endpoint_id=endpoint_id).exclude(status__in=("succeeded", "dead"))
             return not open_.exists()
 
-        _wait(all_done, options.fault_settle_seconds, interval=0.5)
+        # A head retry may wait out up to about twice the outage (the backoff doubles while it lasts).
+        _wait(all_done, options.fault_settle_seconds + 2 * options.fault_webhook_down_seconds, interval=0.5)
         events = {str(e): (pk, key, message) for e, pk, key, message in OutboxEvent.objects.filter(
             tenant_id=platform_tenant_id(slug), type__in=types, envelope__data__text__startswith=f"{tag} ")
             .values_list("event_id", "pk", "ordering_key", "envelope__data__id")}

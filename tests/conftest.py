@@ -17,7 +17,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    # The fault and cluster rehearsals take 5-20 minutes each on 2 cores, as long as the rest of
+    # The cluster rehearsal takes 10-20 minutes on 2 cores, as long as the rest of
     # the suite: they run with `make rehearse` (WAP_REHEARSALS=1), not in every `make test`.
     if os.environ.get("WAP_REHEARSALS") == "1":
         return

@@ -1,15 +1,14 @@
-"""The fault benchmark still runs: `python -m bench faults --tiny` end to end, in its own process.
+"""The fault benchmark in every suite run: `python -m bench faults --tiny` end to end, in its own process.
 
-A launcher as `make run` starts it, each fault once at the smallest size. What
-must hold whatever the machine's speed: every fault ran and printed its row,
-nothing accepted was lost, the outbox handed every event on, webhook
-deliveries were signed and not repeated, and the platform stopped on SIGTERM
-and came back. No timing is asserted: the seconds are figures for
-docs/operations.md ("Faults, measured"), measured on a noisy shared machine.
-Nor are two defects the figures show on the current platform, which a run
-hits or misses by chance: acks lost while the web process is down (the row's
-`acks_missing`), and webhook events of one message overtaking each other
-after an outage (`out_of_order`).
+A launcher as `make run` starts it, each fault once at the smallest size (about
+3.5 minutes on 2 cores). What must hold whatever the machine's speed: every
+fault ran and printed its row, nothing accepted was lost, the outbox handed
+every event on, webhook deliveries after an outage were signed, not repeated
+and in order (no event of a message overtook an earlier one of it), and the
+platform stopped on SIGTERM and came back. No timing is asserted: the seconds
+are figures for docs/operations.md ("Faults, measured"), measured on a noisy
+shared machine. Acks a bridge never posted because it was killed
+(`acks_missing` in the bridge row) are a figure too: no platform can receive them.
 """
 
 import json
@@ -26,10 +25,9 @@ from bench.faults import COLUMNS, FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Seven faults, a launcher started twice, and recoveries that wait for a lease and a sweep on
-# the current platform (up to ~150 s for a killed worker's message): the bound is for a hang.
+# Seven faults and a launcher started twice: 199 s measured here; the bound is for a hang.
 BENCH_TIMEOUT_SECONDS = 1200
-pytestmark = [pytest.mark.integration, pytest.mark.rehearsal, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +64,7 @@ def test_each_fault_ran_printed_its_row_and_lost_nothing(report, fault):
 
 def test_every_webhook_event_arrived_signed_and_once(report):
     row = report[0]["webhook_receiver_down"]
-    assert (row["lost"], row["unsigned"], row["duplicates"]) == (0, 0, 0), row
+    assert (row["lost"], row["unsigned"], row["duplicates"], row["out_of_order"]) == (0, 0, 0, 0), row
 
 
 def test_no_event_was_lost_when_the_web_process_died(report):
