@@ -3,14 +3,18 @@
 PostgreSQL primary + streaming replica, Redis primary + replica + 3 Sentinels,
 nginx (deploy/nginx, TLS) in front of two web hosts, two worker hosts, two
 scheduler hosts and a bridge host: each host a `python -m waplatform.launcher`
-with its own WAP_ROLES, WAP_HOST, var dir and loopback address (127.0.0.x; the
-data stores stay on 127.0.0.1). While a load generator sends through nginx to a
-sandbox echo number (every message sent comes back as an inbound one), the
-events of issue 15 happen one at a time. Per event: requests failed (after the
-client's retries with the same Idempotency-Key), messages lost (accepted, never
-echoed back), duplicates (echoed more than once: sent twice), p99 of a request
-(retries included) during the event, and seconds until requests are fast and
-first-time again.
+with its own WAP_ROLES, WAP_HOST and var dir, in a network namespace of its own
+on one bridge (bench/netns.py: its own network stack and address; the data
+stores and nginx listen on the bridge's address) where the machine allows it
+(root), else on a loopback address 127.0.0.x beside stores on 127.0.0.1. While
+a load generator sends through nginx to a sandbox echo number (every message
+sent comes back as an inbound one) and a live-inbox WebSocket listens through
+nginx, the events of issue 15 happen one at a time. Per event: requests failed
+(after the client's retries with the same Idempotency-Key), messages lost
+(accepted, never echoed back), duplicates (echoed more than once: sent twice),
+p99 of a request (retries included) during the event, seconds until requests
+are fast and first-time again, socket drops and how long until the socket was
+back, and for the scheduler takeover, cron cycles enqueued twice.
 """
 
 from __future__ import annotations
@@ -61,10 +65,12 @@ def _wait(condition, what: str, timeout: float, interval: float = 0.2):
 class Host:
     """One machine's share of the platform: a launcher with its own roles, address and var dir."""
 
-    def __init__(self, name: str, address: str, roles: str, root: Path, env: dict[str, str]):
+    def __init__(self, name: str, address: str, roles: str, root: Path, env: dict[str, str],
+                 prefix: list[str] | None = None):
         from waplatform.embedded_redis import free_port
 
         self.name, self.address, self.roles = name, address, roles
+        self.prefix = prefix or []  # `ip netns exec <its namespace>` when hosts are namespaces
         self.folder = root / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -81,7 +87,7 @@ class Host:
     def start(self) -> None:
         self.starts += 1
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "waplatform.launcher"], cwd=REPO_ROOT,
+            self.process = subprocess.Popen([*self.prefix, sys.executable, "-m", "waplatform.launcher"], cwd=REPO_ROOT,
                                             env=self.env, stdout=out, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
@@ -198,6 +204,98 @@ class LoadGenerator:
         return Request(started, time.monotonic(), False, attempts, token)
 
 
+@dataclass
+class SocketWatcher:
+    """A live inbox through nginx: one WebSocket, reconnected as the inbox page does (a new ticket, 0.5 s apart).
+
+    Records each drop and how long until the next `inbox.ready`, and the time of
+    every message event it receives, so each event of the rehearsal can say
+    whether sockets came back and live updates kept flowing.
+    """
+
+    url: str
+    key: str
+    tls: ssl.SSLContext
+    drops: list[tuple[float, float | None]] = field(default_factory=list)  # (dropped at, ready again at)
+    events: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _connect(self):
+        from websockets.sync.client import connect
+
+        with httpx.Client(base_url=self.url, verify=self.tls, timeout=10,
+                          headers={"Authorization": f"Bearer {self.key}"}) as client:
+            ticket = client.post("/api/v1/ws-ticket").json()["ticket"]
+        socket = connect(f"wss{self.url[len('https'):]}/ws/inbox/?ticket={ticket}", ssl=self.tls, origin=self.url,
+                         open_timeout=10, close_timeout=2)
+        if json.loads(socket.recv(timeout=10)).get("type") != "inbox.ready":
+            socket.close()
+            raise ConnectionError("no inbox.ready")
+        return socket
+
+    def _run(self) -> None:
+        from websockets.exceptions import WebSocketException
+
+        while not self._stop.is_set():
+            try:
+                socket = self._connect()
+            except (OSError, WebSocketException, httpx.HTTPError, ValueError, KeyError, TimeoutError):
+                self._stop.wait(0.5)
+                continue
+            if self.drops and self.drops[-1][1] is None:
+                self.drops[-1] = (self.drops[-1][0], time.monotonic())
+            try:
+                while not self._stop.is_set():
+                    try:
+                        frame = json.loads(socket.recv(timeout=1))
+                    except TimeoutError:
+                        continue
+                    if str(frame.get("type", "")).startswith("message."):
+                        self.events.append(time.monotonic())
+            except (OSError, WebSocketException, ValueError):
+                if not self._stop.is_set():
+                    self.drops.append((time.monotonic(), None))
+            finally:
+                socket.close()
+
+    def figures(self, started: float, settled: float) -> dict:
+        drops = [(at, ready) for at, ready in self.drops if started <= at < settled]
+        waits = [(ready if ready is not None else settled) - at for at, ready in drops]
+        return {"socket_drops": len(drops), "socket_back_after_worst_s": round(max(waits), 1) if waits else 0.0,
+                "socket_never_back": sum(ready is None for _, ready in drops),
+                "socket_message_events": sum(started <= t < settled for t in self.events)}
+
+
+def cycles_run_twice(connection, since: float) -> dict[str, int]:
+    """Per cron job, enqueues after `since` (epoch) that came sooner than half its interval after the one before.
+
+    rq keeps each cron job's enqueue times (`rq:cron_job:<name>:jobs`) and each
+    scheduler's job list with their intervals (`rq:cron_scheduler:<name>`); a cycle
+    run twice at a scheduler handover shows as two enqueues closer than its interval.
+    """
+    intervals: dict[str, float] = {}
+    for key in connection.scan_iter(match="rq:cron_scheduler:*"):
+        jobs = connection.hget(key, "cron_jobs")
+        for job in json.loads(jobs or "[]"):
+            if job.get("interval"):
+                intervals[job["name"]] = float(job["interval"])
+    twice = {}
+    for name, interval in intervals.items():
+        times = sorted(score for _, score in connection.zrange(f"rq:cron_job:{name}:jobs", 0, -1, withscores=True))
+        twice[name] = sum(1 for a, b in zip(times, times[1:]) if b >= since and b - a < interval / 2)
+    return twice
+
+
 def _p99(values: list[float]) -> float:
     if not values:
         return float("nan")
@@ -210,7 +308,8 @@ class Rehearsal:
         self.options = options
         self.root = root
         self.hosts: dict[str, Host] = {}
-        self.pg = self.redis = self.nginx = None
+        self.pg = self.redis = self.nginx = self.network = None
+        self.stores = "127.0.0.1"  # where PostgreSQL, Redis, the Sentinels and nginx listen
 
     # --- building the cluster ---------------------------------------------------------
 
@@ -218,14 +317,20 @@ class Rehearsal:
         from tests.deploy.postgres_replica import Cluster, pg_bin
         from tests.deploy.redis_sentinel import SentinelCluster
 
+        from bench import netns
+
         binaries = pg_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin)")
-        self.pg = Cluster(binaries)
+        if netns.available():
+            self.network = netns.Network()
+            self.network.create()
+            self.stores = self.network.gateway
+        self.pg = Cluster(binaries, address=self.stores)
         self.pg.create()
         self.pg.start_replica()
         (self.root / "redis").mkdir()
-        self.redis = SentinelCluster(self.root / "redis").start()
+        self.redis = SentinelCluster(self.root / "redis", address=self.stores).start()
         self.https_port, self.cert = self._certificate()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "DJANGO_"))}
         env.update({
@@ -235,7 +340,7 @@ class Rehearsal:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "SECRETS_ENCRYPTION_KEYS": __import__("base64").urlsafe_b64encode(os.urandom(32)).decode(),
             "ALLOWED_HOSTS": "*", "TRUST_X_FORWARDED_PROTO": "true",
-            "PUBLIC_BASE_URL": f"https://127.0.0.1:{self.https_port}",
+            "PUBLIC_BASE_URL": f"https://{self.stores}:{self.https_port}",
             # The bridges post their webhooks to nginx over TLS: they trust the certificate made here.
             "SSL_CERT_FILE": str(self.cert),
             "SANDBOX_AUTO_SCAN_SECONDS": "0.5", "SCHEDULER_LEASE_SECONDS": str(self.options.cluster_lease_seconds),
@@ -248,12 +353,16 @@ class Rehearsal:
             "SWEEP_STUCK_AFTER_SECONDS": "10",
         })
         for name, (address, roles) in HOSTS.items():
-            self.hosts[name] = Host(name, address, roles, self.root, env)
-        # The bridge host beats before the demo's sessions are placed, so their slots are its;
-        # then one web host: it migrates and seeds the demo tenant; the second finds it done.
+            if self.network:  # the same last octet as the loopback address, on the namespaces' subnet
+                address = self.network.add_host(name, int(address.rsplit(".", 1)[1]))
+            self.hosts[name] = Host(name, address, roles, self.root, env,
+                                    prefix=self.network.prefix(name) if self.network else None)
+        # The bridge host waits for the schema, which one web host migrates (then seeds the demo tenant;
+        # the second web host finds both done). The bridge host beats before seed_demo places the demo's
+        # sessions, so their slots are its (a slot placed earlier would be handed to it at its first beat).
         self.hosts["bridge-1"].start()
-        self.hosts["bridge-1"].wait_ready()
         self.hosts["web-1"].start()
+        self.hosts["bridge-1"].wait_ready()
         self.hosts["web-1"].wait_ready()
         self.key = re.search(r"Created demo tenant acme; API key \(shown once\): (\S+)",
                              self.hosts["web-1"].output()).group(1)
@@ -266,7 +375,7 @@ class Rehearsal:
         for host in self.hosts.values():
             host.wait_ready()
         self._start_nginx()
-        self.edge = f"https://127.0.0.1:{self.https_port}"
+        self.edge = f"https://{self.stores}:{self.https_port}"
         self.tls = ssl.create_default_context(cafile=str(self.cert))
         client = httpx.Client(base_url=self.edge, verify=self.tls, timeout=30,
                               headers={"Authorization": f"Bearer {self.key}"})
@@ -279,7 +388,7 @@ class Rehearsal:
         from tests.deploy.test_nginx import self_signed_certificate
         from waplatform.embedded_redis import free_port
 
-        cert, self.cert_key = self_signed_certificate(self.root)
+        cert, self.cert_key = self_signed_certificate(self.root, addresses=tuple(sorted({"127.0.0.1", self.stores})))
         return free_port(), cert
 
     def _start_nginx(self) -> None:
@@ -289,7 +398,7 @@ class Rehearsal:
         web = [self.hosts["web-1"], self.hosts["web-2"]]
         values = {
             "WEB_UPSTREAMS": ",".join(f"{h.address}:{h.port}" for h in web),
-            "HTTPS_LISTEN": f"127.0.0.1:{self.https_port}", "HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+            "HTTPS_LISTEN": f"{self.stores}:{self.https_port}", "HTTP_LISTEN": f"{self.stores}:{free_port()}",
             "TLS_CERTIFICATE": str(self.cert), "TLS_CERTIFICATE_KEY": str(self.cert_key),
             "NGINX_USER": pwd.getpwuid(os.getuid()).pw_name, "WORKER_PROCESSES": "1", "DAEMON": "off",
         }
@@ -304,7 +413,7 @@ class Rehearsal:
                                            "-e", str(prefix / "logs" / "error.log")], stdout=out,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         tls = ssl.create_default_context(cafile=str(self.cert))
-        _wait(lambda: httpx.get(f"https://127.0.0.1:{self.https_port}/healthz", verify=tls, timeout=2)
+        _wait(lambda: httpx.get(f"https://{self.stores}:{self.https_port}/healthz", verify=tls, timeout=2)
               .status_code == 200, "nginx answering through TLS", timeout=30)
 
     def close(self) -> None:
@@ -319,6 +428,8 @@ class Rehearsal:
             self.redis.stop()
         if self.pg:
             self.pg.remove()
+        if self.network:
+            self.network.remove()
 
     # --- the events ---------------------------------------------------------------------
 
@@ -337,7 +448,7 @@ class Rehearsal:
 
         from waplatform import scheduler_lease
 
-        master = Redis(host="127.0.0.1", port=self.redis.master_port(), socket_timeout=2)
+        master = Redis(host=self.stores, port=self.redis.master_port(), socket_timeout=2)
         holder = _wait(lambda: (scheduler_lease.holder(master) or b"") or None, "a scheduler holding the lease", 60)
         holder = holder.decode() if isinstance(holder, bytes) else holder
         pid_in_name = {int(n) for n in re.findall(r"\d+", holder)}
@@ -345,15 +456,20 @@ class Rehearsal:
                       None)
         if active is None:
             return {"skipped": f"no scheduler host runs the lease holder {holder!r}"}
-        killed_at = time.monotonic()
+        killed_at, killed_epoch = time.monotonic(), time.time()
         active.kill()
         new = _wait(lambda: (lambda v: v and v != holder.encode() and v)(master.get(scheduler_lease.KEY)),
                     "the standby scheduler holding the lease", timeout=120, interval=0.2)
         takeover = time.monotonic() - killed_at
         active.start()
         active.wait_ready()
+        # A cycle run twice at the handover is enqueued as the new holder starts; a few seconds on, it shows.
+        time.sleep(max(0.0, 20 - (time.monotonic() - killed_at)))
+        twice = cycles_run_twice(master, since=killed_epoch)
         return {"killed": active.name, "takeover_seconds": round(takeover, 1),
-                "new_holder": new.decode() if isinstance(new, bytes) else new}
+                "new_holder": new.decode() if isinstance(new, bytes) else new,
+                "cron_jobs_checked": len(twice), "cycles_run_twice": sum(twice.values()),
+                **({"cycles_run_twice_by_job": {k: v for k, v in twice.items() if v}} if any(twice.values()) else {})}
 
     def kill_redis_master(self) -> dict:
         started = time.monotonic()
@@ -406,6 +522,8 @@ class Rehearsal:
         load = LoadGenerator(url=self.edge, key=self.key, tls=self.tls, threads=self.options.cluster_clients,
                              interval=self.options.cluster_interval)
         load.start()
+        socket = SocketWatcher(url=self.edge, key=self.key, tls=self.tls)
+        socket.start()
         windows = []
         try:
             time.sleep(self.options.cluster_event_seconds)  # the baseline, before any event
@@ -422,6 +540,7 @@ class Rehearsal:
                 windows.append((name, started, ended, time.monotonic(), details))
         finally:
             load.stop()
+            socket.stop()
         deadline = time.monotonic() + self.options.cluster_settle_seconds
         accepted = {r.token for r in load.requests if r.ok}
         while time.monotonic() < deadline and not accepted <= set(self.echoes()):
@@ -434,11 +553,14 @@ class Rehearsal:
             self.pg.primary_port, "SELECT id, host, state FROM pooling_slot")})
         baseline = [r for r in load.requests if r.started < baseline_end]
         slow = max(1.0, 3 * _p99([r.ended - r.started for r in baseline]))
-        figures = {"baseline": self._figures(baseline, echoes, slow, None), "final state": outcome}
+        figures = {"baseline": {**self._figures(baseline, echoes, slow, None), **socket.figures(0, baseline_end)},
+                   "final state": outcome}
         for name, started, ended, settled, details in windows:
-            during = [r for r in load.requests if started <= r.started < settled]
+            # In flight during the event or its settling time: with few clients, a request that outlasts
+            # a short event is what a client saw of it.
+            during = [r for r in load.requests if r.started < settled and r.ended >= started]
             figures[name] = {**self._figures(during, echoes, slow, started), "event_seconds": round(ended - started, 1),
-                             **details}
+                             **socket.figures(started, settled), **details}
         return figures
 
     @staticmethod
@@ -477,9 +599,7 @@ def run(harness, options) -> dict:
     for name, values in events.items():
         for key, value in values.items():
             figures[f"{name}: {key}"] = value
-    return {"figures": figures, "events": events, "root": str(root),
-            "not_measured": ["WebSocket reconnection during web restarts",
-                             "whether a cron cycle ran twice across the scheduler takeover"]}
+    return {"figures": figures, "events": events, "root": str(root)}
 
 
 if __name__ == "__main__":

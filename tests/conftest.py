@@ -16,17 +16,6 @@ def pytest_configure(config):
         )
 
 
-def pytest_collection_modifyitems(config, items):
-    # The cluster rehearsal takes 10-20 minutes on 2 cores, as long as the rest of
-    # the suite: they run with `make rehearse` (WAP_REHEARSALS=1), not in every `make test`.
-    if os.environ.get("WAP_REHEARSALS") == "1":
-        return
-    skip = pytest.mark.skip(reason="a rehearsal: run it with `make rehearse` (WAP_REHEARSALS=1)")
-    for item in items:
-        if "rehearsal" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts on an empty Redis: queues, throttles and caches included."""

@@ -43,6 +43,8 @@ def _seconds(name: str, default: float) -> float:
 # Stop budget per phase; their sum (14.5 s) keeps a stop under load within 15 s.
 SHUTDOWN_DRAIN_SECONDS = _seconds("SHUTDOWN_DRAIN_SECONDS", 3)
 SHUTDOWN_BRIDGE_SECONDS = _seconds("SHUTDOWN_BRIDGE_SECONDS", 3)
+# A host without the web role waits this long for another host to migrate before it gives up.
+MIGRATIONS_WAIT_SECONDS = _seconds("MIGRATIONS_WAIT_SECONDS", 600)
 SHUTDOWN_PROCESS_SECONDS = _seconds("SHUTDOWN_PROCESS_SECONDS", 5)
 SHUTDOWN_SCHEDULER_SECONDS = _seconds("SHUTDOWN_SCHEDULER_SECONDS", 3)
 SHUTDOWN_REDIS_SECONDS = _seconds("SHUTDOWN_REDIS_SECONDS", 2)
@@ -150,7 +152,9 @@ def main() -> int:
         if bridges:
             # Before any worker or health check runs: the previous run's slots get new processes,
             # rather than being found dead and replaced by new slots (pooling.takeback).
-            for line in _run_step([python, manage, "take_back_local_slots"], env).splitlines():
+            # Without the web role, the schema may not be there yet: another host migrates it.
+            wait = [] if roles.web else ["--wait-for-migrations", str(MIGRATIONS_WAIT_SECONDS)]
+            for line in _run_step([python, manage, "take_back_local_slots", *wait], env).splitlines():
                 log(line)
         if roles.web:
             _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Seven faults and a launcher started twice: 199 s measured here; the bound is for a hang.
 BENCH_TIMEOUT_SECONDS = 1200
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
+pytestmark = [pytest.mark.integration, pytest.mark.rehearsal, pytest.mark.timeout(BENCH_TIMEOUT_SECONDS + 60)]
 
 
 @pytest.fixture(scope="module")

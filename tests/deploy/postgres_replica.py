@@ -28,8 +28,9 @@ def pg_bin() -> Path | None:
 class Cluster:
     """Both servers, run as the postgres user when the tests run as root (PostgreSQL refuses root)."""
 
-    def __init__(self, pg_bin: Path):
+    def __init__(self, pg_bin: Path, address: str = "127.0.0.1"):
         self.bin = pg_bin
+        self.address = address  # where both servers listen (and 127.0.0.1); clients on its subnet are trusted
         self.dir = Path(tempfile.mkdtemp(prefix="wap-pg-replica-"))
         self.as_root = os.geteuid() == 0
         if self.as_root:
@@ -44,7 +45,7 @@ class Cluster:
         assert done.returncode == 0, f"{' '.join(args)}: {done.stdout}{done.stderr}"
 
     def start(self, name: str, port: int) -> None:
-        options = (f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica "
+        options = (f"-p {port} -k {self.dir} -c listen_addresses={','.join(sorted({'127.0.0.1', self.address}))} -c fsync=off -c wal_level=replica "
                    "-c max_wal_senders=5 -c hot_standby=on -c max_connections=100")
         self.run("pg_ctl", "-D", str(self.dir / name), "-o", options, "-l", str(self.dir / f"{name}.log"),
                  "-w", "start")
@@ -53,7 +54,7 @@ class Cluster:
         self.run("pg_ctl", "-D", str(self.dir / name), "-m", "immediate", "-w", "stop")
 
     def url(self, port: int) -> str:
-        return f"postgres://postgres@127.0.0.1:{port}/waplatform"
+        return f"postgres://postgres@{self.address}:{port}/waplatform"
 
     def sql(self, port: int, statement: str):
         with psycopg.connect(self.url(port).replace("postgres://", "postgresql://"), autocommit=True) as conn:
@@ -72,13 +73,16 @@ class Cluster:
     def create(self, database: str = "waplatform") -> None:
         """initdb, start the primary, create the database."""
         self.run("initdb", "-D", str(self.dir / "primary"), "-A", "trust", "-U", "postgres")
+        if self.address != "127.0.0.1":  # hosts on the address's subnet (network namespaces) connect too
+            with open(self.dir / "primary" / "pg_hba.conf", "a") as hba:
+                hba.write("host all all samenet trust\nhost replication all samenet trust\n")
         self.start("primary", self.primary_port)
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.primary_port}/postgres", autocommit=True) as conn:
+        with psycopg.connect(f"postgresql://postgres@{self.address}:{self.primary_port}/postgres", autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {database}")
 
     def start_replica(self) -> None:
         """Clone the primary as it is now (pg_basebackup -R) and start it streaming."""
-        self.run("pg_basebackup", "-D", str(self.dir / "replica"), "-h", "127.0.0.1", "-p",
+        self.run("pg_basebackup", "-D", str(self.dir / "replica"), "-h", self.address, "-p",
                  str(self.primary_port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast")
         self.start("replica", self.replica_port)
 

@@ -36,8 +36,9 @@ def _wait(condition, what: str, timeout: float = 20.0, interval: float = 0.05, e
 
 
 class SentinelCluster:
-    def __init__(self, folder: Path, *, service: str = SERVICE):
+    def __init__(self, folder: Path, *, service: str = SERVICE, address: str = "127.0.0.1"):
         self.folder = folder
+        self.address = address  # where servers and sentinels listen (and 127.0.0.1), and what they announce
         self.service = service
         self.primary_port = free_port()
         self.replica_port = free_port()
@@ -46,7 +47,7 @@ class SentinelCluster:
 
     @property
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        hosts = ",".join(f"{self.address}:{port}" for port in self.sentinel_ports)
         return f"redis+sentinel://{hosts}/{self.service}/0"
 
     def _spawn(self, port: int, args: list[str]) -> None:
@@ -58,21 +59,23 @@ class SentinelCluster:
     def _server(self, port: int, *extra: str) -> None:
         data = self.folder / str(port)
         data.mkdir()
-        self._spawn(port, [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
-                           "--appendonly", "no", "--save", "", "--daemonize", "no", *extra])
+        self._spawn(port, [redis_server_binary(), "--bind", *self._bind(), "--port", str(port), "--dir", str(data),
+                           "--appendonly", "no", "--save", "", "--daemonize", "no",
+                           "--replica-announce-ip", self.address, *extra])
 
     def start(self) -> SentinelCluster:
         self._server(self.primary_port)
         _wait(lambda: self.client(self.primary_port).ping(), "the primary answers")
-        self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.primary_port))
+        self._server(self.replica_port, "--replicaof", self.address, str(self.primary_port))
         _wait(lambda: self.client(self.replica_port).info("replication")["master_link_status"] == "up",
               "the replica in sync")
         for port in self.sentinel_ports:
             conf = self.folder / f"sentinel-{port}.conf"
             # Sentinel rewrites its file (known replicas, other sentinels, epochs): one each, writable.
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {self.folder}\n"
-                f"sentinel monitor {self.service} 127.0.0.1 {self.primary_port} 2\n"
+                f"port {port}\nbind {' '.join(self._bind())}\ndir {self.folder}\n"
+                f"sentinel announce-ip {self.address}\n"
+                f"sentinel monitor {self.service} {self.address} {self.primary_port} 2\n"
                 f"sentinel down-after-milliseconds {self.service} 1000\n"
                 f"sentinel failover-timeout {self.service} 4000\n"
                 f"sentinel parallel-syncs {self.service} 1\n"
@@ -84,12 +87,15 @@ class SentinelCluster:
                   timeout=30)
         return self
 
+    def _bind(self) -> list[str]:
+        return sorted({"127.0.0.1", self.address})
+
     def _sentinel_view(self, port: int) -> tuple[int, int]:
         master = self.client(port).sentinel_master(self.service)
         return int(master["num-other-sentinels"]), int(master["num-slaves"])
 
     def client(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=2)
+        return redis.Redis(host=self.address, port=port, socket_connect_timeout=1, socket_timeout=2)
 
     def master_port(self) -> int:
         """The master as the sentinels' majority names it now."""
