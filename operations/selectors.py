@@ -19,10 +19,11 @@ from messaging.services import tenant_send_pause_seconds
 from operations.models import Alert
 from pooling import selectors as pooling_selectors
 from pooling.costs import billed_since, contributed_costs, money, month_start, price_to_date, slot_cost_by_tenant, slot_overhead
+from pooling.hosts import live_hosts
 from pooling.models import Slot, WhatsAppSession
 from pooling.selectors import PoolStatus
 from tenants.models import Tenant
-from waplatform.queues import get_queue
+from waplatform.queues import HOST_QUEUE_PREFIX, get_queue
 
 
 def pools() -> list[PoolStatus]:
@@ -48,8 +49,9 @@ class QueueStatus:
 
 
 def queues() -> list[QueueStatus]:
+    """Every platform queue, then each live bridge host's own queue (`bridges@<host>`, pooling.hosts)."""
     rows = []
-    for name in settings.QUEUE_NAMES:
+    for name in [*settings.QUEUE_NAMES, *(f"{HOST_QUEUE_PREFIX}{host}" for host in sorted(live_hosts()))]:
         queue = get_queue(name)
         oldest = None
         first = queue.get_job_ids(0, 1)

@@ -75,3 +75,15 @@ def test_the_admin_index_links_the_operations_pages(staff_client):
     html = staff_client.get("/admin/").content.decode()
 
     assert 'id="operations-module"' in html and "/admin/operations/pools/" in html
+
+
+def test_the_queues_page_shows_each_live_bridge_hosts_own_queue(staff_client):
+    from pooling import hosts
+
+    hosts.beat("bridge-7")
+    for _ in range(2):
+        enqueue("waplatform.jobs.heartbeat", queue="bridges@bridge-7")
+
+    html = staff_client.get("/admin/operations/queues/").content.decode()
+
+    assert "<td>bridges@bridge-7</td><td class=\"num\">2</td>" in html
