@@ -209,6 +209,9 @@ def resume(*, conversation: Conversation) -> ConversationState:
     return state
 
 
+MANUAL_PAUSE_RENEWAL_SECONDS = 60
+
+
 @transaction.atomic
 def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False) -> bool:
     """A person wrote to the contact (API, inbox or the phone): automation steps back for a while.
@@ -222,9 +225,17 @@ def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False) ->
         return False
     if only_from_phone and message.attempts:
         return False
-    state = lock_state(conversation_id=message.conversation_id)
     until = timezone.now() + timedelta(seconds=settings.AGENTS_MANUAL_PAUSE_SECONDS)
-    if state.automation_paused_until and state.automation_paused_until >= until:
+    # A person writing message after message renews the pause at most once a minute: looked up
+    # without the lock first, the others skip the locked write and the event (before, about a
+    # third of every POST /messages went here, queued on one row lock per conversation).
+    renewed_enough = until - timedelta(seconds=min(MANUAL_PAUSE_RENEWAL_SECONDS,
+                                                   settings.AGENTS_MANUAL_PAUSE_SECONDS / 10))
+    if ConversationState.objects.filter(conversation_id=message.conversation_id,
+                                        automation_paused_until__gte=renewed_enough).exists():
+        return False
+    state = lock_state(conversation_id=message.conversation_id)
+    if state.automation_paused_until and state.automation_paused_until >= renewed_enough:
         return False
     state.automation_paused_until = until
     state.save(update_fields=["automation_paused_until", "updated_at"])

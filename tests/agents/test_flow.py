@@ -5,7 +5,10 @@ No bridge here: the tenant's session is wanted, so replies are accepted as
 (test_sandbox.py) follow them to the contact.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
 
 from agents import services
 from agents.models import Agent, AgentReply, AgentSwitch, ConversationState
@@ -13,6 +16,7 @@ from messaging.models import Message
 from tests.agents.conftest import inbound, settle, work_agents
 from tests.conftest import client_for
 from tests.factories import TenantFactory
+from waplatform.models import OutboxEvent
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +141,32 @@ def test_a_manual_reply_pauses_automation(bots):
     assert state.automation_paused_until is not None
     assert not AgentReply.objects.filter(in_reply_to=later).exists()
     assert Message.objects.filter(conversation_id=first.conversation_id, direction="out").count() == 2
+
+
+def test_a_person_writing_message_after_message_renews_the_pause_at_most_once_a_minute(bots):
+    tenant, _, _ = bots
+    first = inbound(tenant, "opening hours?")
+    work_agents(lambda: AgentReply.objects.filter(in_reply_to=first).exists())
+    api = client_for(tenant)
+
+    def write(text):
+        sent = api.post("/api/v1/messages", {"to": first.contact.wa_id, "text": {"body": text}}, format="json")
+        assert sent.status_code == 202, sent.content
+
+    def pauses_announced():
+        return OutboxEvent.objects.filter(type="conversation.automation_paused").count()
+
+    for text in ("Hi, Bob here", "one more thing", "and another"):
+        write(text)
+    paused = ConversationState.objects.get(conversation_id=first.conversation_id)
+    assert pauses_announced() == 1 and paused.automation_paused_until is not None
+
+    # A minute on, the next message renews the pause.
+    ConversationState.objects.filter(pk=paused.pk).update(
+        automation_paused_until=F("automation_paused_until") - timedelta(seconds=61))
+    write("still here")
+    assert pauses_announced() == 2
+    assert ConversationState.objects.get(pk=paused.pk).automation_paused_until > paused.automation_paused_until
 
 
 def test_handoff_stops_replies_and_resume_restarts_them(bots, group_listener):
