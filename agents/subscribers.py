@@ -33,9 +33,10 @@ def on_event(event: dict) -> None:
             and selectors.pauses_on_manual_reply(tenant_id=event["tenant"]):
         # Accepted through the API or the inbox; our own replies have an AgentReply row by now
         # (written in the same transaction as the message), so they are told apart.
-        services.pause_for_manual_reply(message_id=data["id"])
+        services.pause_for_manual_reply(message_id=data["id"], conversation_id=data.get("conversation_id"))
     elif event["type"] == "message.sent" and data.get("direction") == "out" and not data.get("attempts") \
             and selectors.pauses_on_manual_reply(tenant_id=event["tenant"]):
         # Also a person: written on the phone itself, reported by the bridge as from_me. A message
         # with attempts went through our send flow (pause_for_manual_reply would refuse it too).
-        services.pause_for_manual_reply(message_id=data["id"], only_from_phone=True)
+        services.pause_for_manual_reply(message_id=data["id"], only_from_phone=True,
+                                        conversation_id=data.get("conversation_id"))

@@ -106,7 +106,9 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
             )
         except services.SendRefused as exc:
             raise Refused(exc) from None
-        message = Message.objects.select_related("contact", "media").get(pk=accepted.message.pk)
+        # A new message is answered as saved (what its message.queued event carries); a replay is read back.
+        message = accepted.message if accepted.created else \
+            Message.objects.select_related("contact", "media").get(pk=accepted.message.pk)
         code = status.HTTP_202_ACCEPTED if accepted.created else status.HTTP_200_OK
         return Response(MessageSerializer(message).data, status=code)
 

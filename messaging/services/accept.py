@@ -15,7 +15,7 @@ from messaging.media.limits import MediaRefused
 from messaging.services.batches import schedule_batch
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
 from messaging.services.media import media_for_sending
-from messaging.services.payloads import publish_conversation, publish_message
+from messaging.services.payloads import publish_conversation, publish_loaded_message
 from pooling import services as pooling
 from pooling.models import WhatsAppSession
 from tenants.models import Tenant
@@ -152,7 +152,7 @@ def send_message(
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
 
     schedule_batch(tenant_id=tenant.pk, queue=queue)
-    publish_message(event_type="message.queued", message_id=message.pk)
+    publish_loaded_message(event_type="message.queued", message=message)
     if conversation_created:
         publish_conversation(conversation_id=conversation.pk)
     return Accepted(message, created=True)

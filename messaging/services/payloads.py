@@ -94,7 +94,12 @@ def conversation_event_data(conversation: Conversation) -> dict:
 
 def publish_message(*, event_type: str, message_id: int) -> None:
     """The event goes out after the caller's transaction commits (publish_event defers it)."""
-    message = Message.objects.select_related("contact", "media").get(pk=message_id)
+    publish_loaded_message(event_type=event_type,
+                           message=Message.objects.select_related("contact", "media").get(pk=message_id))
+
+
+def publish_loaded_message(*, event_type: str, message: Message) -> None:
+    """publish_message for a message the caller just saved, its contact and media in hand (no read)."""
     publish_event(tenant_id=message.tenant_id, type=event_type, data=message_representation(message))
 
 
