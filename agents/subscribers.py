@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 
-from agents import selectors, services
+from agents import services
 from waplatform.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -29,13 +29,11 @@ def on_event(event: dict) -> None:
     data = event.get("data") or {}
     if event["type"] == "message.received" and data.get("direction") == "in":
         schedule_reply(conversation_id=data["conversation_id"], message_id=data["id"])
-    elif event["type"] == "message.queued" and not services.is_own_reply(data) \
-            and selectors.pauses_on_manual_reply(tenant_id=event["tenant"]):
+    elif event["type"] == "message.queued" and not services.is_own_reply(data):
         # Accepted through the API or the inbox; our own replies have an AgentReply row by now
         # (written in the same transaction as the message), so they are told apart.
         services.pause_for_manual_reply(message_id=data["id"], conversation_id=data.get("conversation_id"))
-    elif event["type"] == "message.sent" and data.get("direction") == "out" and not data.get("attempts") \
-            and selectors.pauses_on_manual_reply(tenant_id=event["tenant"]):
+    elif event["type"] == "message.sent" and data.get("direction") == "out" and not data.get("attempts"):
         # Also a person: written on the phone itself, reported by the bridge as from_me. A message
         # with attempts went through our send flow (pause_for_manual_reply would refuse it too).
         services.pause_for_manual_reply(message_id=data["id"], only_from_phone=True,

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from waplatform.redis import get_redis
@@ -177,16 +176,17 @@ def enqueue_once_on_commit(job: str, *args: Any, queue: str, flag: str, flag_ttl
 def _still_waiting(job_id: str, queue: str) -> bool:
     """Whether the job a flag names is still to run: scheduled, deferred, or queued and on its queue."""
     rq_queue = get_queue(queue)
-    try:
-        status = Job.fetch(job_id, connection=rq_queue.connection).get_status(refresh=False)
-    except NoSuchJobError:
-        return False
+    # One round trip on every commit that sends (not rq's Job.fetch: the whole hash, deserialised).
+    # A job whose hash says queued can be on no queue: a Redis back from its AOF without the
+    # LPUSH's last second, or a worker's dequeue cut off by the outage (rq's intermediate queue).
+    # Nothing would run it; the queue is short (one job per tenant with due sends), so LPOS is cheap.
+    pipe = rq_queue.connection.pipeline(transaction=False)
+    pipe.hget(Job.key_for(job_id), "status")
+    pipe.lpos(rq_queue.key, job_id)
+    status, position = pipe.execute()
+    status = status.decode() if isinstance(status, bytes) else status
     if status == JobStatus.QUEUED:
-        # A job whose hash says queued can be on no queue: a Redis back from its AOF
-        # without the LPUSH's last second, or a worker's dequeue cut off by the outage
-        # (rq's intermediate queue). Nothing would run it; the queue is short (one job
-        # per tenant with due sends), so the scan is cheap.
-        return rq_queue.connection.lpos(rq_queue.key, job_id) is not None
+        return position is not None
     return status in (JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 

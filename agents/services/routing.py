@@ -242,6 +242,8 @@ def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False, co
         return False
     if conversation_id is None and paused_enough(message.conversation_id):
         return False
+    if not selectors.pauses_on_manual_reply(tenant_id=message.tenant_id):
+        return False  # the tenant's choice: its people's messages leave the bot answering
     state = lock_state(conversation_id=message.conversation_id)
     if state.automation_paused_until and state.automation_paused_until >= renewed_enough:
         return False
