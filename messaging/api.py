@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import mixins, status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -64,6 +64,12 @@ class Refused(APIException):
     def __init__(self, exc: services.SendRefused):
         self.status_code = exc.http_status
         super().__init__(detail=str(exc), code=exc.code)
+
+
+class EndpointDisabled(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "endpoint_disabled"
+    default_detail = 'This endpoint is disabled: enable it first (PATCH {"active": true}), then retry.'
 
 
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -183,6 +189,17 @@ class WebhookEndpointViewSet(
         paginator = NewestFirst()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+
+    @extend_schema(request=None, responses={202: inline_serializer("RetryWaiting", {
+        "retried": serializers.IntegerField(help_text="Waiting retries now due (each conversation's oldest first)")})})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Your receiver is back: its deliveries waiting out a retry backoff go now, instead of at the end of it."""
+        endpoint = self.get_object()
+        if not endpoint.active:
+            raise EndpointDisabled()
+        return Response({"retried": webhooks_out.retry_waiting_now(endpoint.pk)}, status=status.HTTP_202_ACCEPTED)
 
 
 class WebhookDeliveryViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):

@@ -216,13 +216,15 @@ def _wake_next(delivery: WebhookDelivery) -> None:
         _enqueue(pk, delay=max(0.0, (due - timezone.now()).total_seconds()) if due else 0)
 
 
-def _receiver_is_back(endpoint_id: int) -> None:
-    """A delivery that had failed went through: the endpoint's other retries are due now.
+def retry_waiting_now(endpoint_id: int) -> int:
+    """The endpoint's waiting retries are due now; returns how many were brought forward.
 
-    Without this, after an outage each waiting retry keeps its backoff: after ten
-    minutes down, a conversation's events could wait several more minutes for a
-    receiver that is already answering. Only retries due later than any lease can
-    end are brought forward, so no delivery in flight is started twice.
+    Run when a delivery that had failed goes through (the receiver is back), and
+    when the tenant says so (`POST /api/v1/webhooks/{id}/retry`). Without it, after
+    an outage each waiting retry keeps its backoff: after ten minutes down, a
+    conversation's events could wait several more minutes for a receiver that is
+    already answering. Only retries due later than any lease can end are brought
+    forward, so no delivery in flight is started twice.
     """
     now = timezone.now()
     past_any_lease = now + timedelta(seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS + 1)
@@ -230,8 +232,9 @@ def _receiver_is_back(endpoint_id: int) -> None:
         endpoint_id=endpoint_id, status__in=WebhookDelivery.OPEN, next_attempt_at__gt=past_any_lease,
     ).update(next_attempt_at=now)
     if brought_forward:
-        logger.info("webhook endpoint %s answers again: %d waiting retries are due now", endpoint_id, brought_forward)
+        logger.info("webhook endpoint %s: %d waiting retries are due now", endpoint_id, brought_forward)
         _requeue_heads(WebhookDelivery.objects.filter(endpoint_id=endpoint_id, next_attempt_at__lte=now))
+    return brought_forward
 
 
 def _http() -> httpx.Client:
@@ -263,7 +266,7 @@ def deliver_webhook(*, delivery_id: int) -> str:
         if code is not None and 200 <= code < 300:
             _finish(delivery, status=WebhookDelivery.Status.SUCCEEDED, code=code)
             if delivery.attempts > 1:
-                transaction.on_commit(partial(_receiver_is_back, delivery.endpoint_id))
+                transaction.on_commit(partial(retry_waiting_now, delivery.endpoint_id))
             return "succeeded"
         permanent = code is not None and 300 <= code < 500 and code not in RETRYABLE_4XX
         delay = backoff_delay(delivery.attempts, base=settings.WEBHOOK_RETRY_BASE_SECONDS,

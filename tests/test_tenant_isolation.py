@@ -98,6 +98,7 @@ FILL: dict[str, tuple[dict[str, str], str]] = {
     "/api/v1/messages/{id}": ({"id": "message"}, "/api/v1/messages/{id}"),
     "/api/v1/webhooks/{id}": ({"id": "webhook"}, "/api/v1/webhooks/{id}"),
     "/api/v1/webhooks/{id}/deliveries": ({"id": "webhook"}, "/api/v1/webhooks/{id}/deliveries"),
+    "/api/v1/webhooks/{id}/retry": ({"id": "webhook"}, "/api/v1/webhooks/{id}/deliveries"),
     "/api/v1/webhooks/deliveries/{id}": ({"id": "delivery"}, "/api/v1/webhooks/deliveries/{id}"),
     "/api/v1/webhooks/deliveries/{id}/replay": ({"id": "delivery"}, "/api/v1/webhooks/deliveries/{id}"),
     "/inbox/api/conversations/{id}/read": ({"id": "conversation"}, "/api/v1/conversations/{id}"),

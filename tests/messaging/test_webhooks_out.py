@@ -9,6 +9,7 @@ from django.utils import timezone
 from messaging import webhooks_out
 from messaging.models import WebhookDelivery
 from messaging.services import sweep
+from tests.conftest import client_for
 from tests.factories import TenantFactory
 from tests.messaging.conftest import work, work_until
 from tests.waiting import wait_until
@@ -133,3 +134,31 @@ def test_once_a_failed_delivery_goes_through_the_endpoints_other_waiting_retries
 
     assert sorted(d.json()["data"]["conversation_id"] for d in webhook_receiver.wait_for(3)) == [1, 2, 3]
     assert list(WebhookDelivery.objects.values_list("attempts", flat=True)) == [2, 2, 2]
+
+
+def test_a_tenant_whose_receiver_is_back_has_the_waiting_retries_sent_now(webhook_receiver, settings):
+    tenant = TenantFactory()
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 3600
+    settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 3600
+    webhook_receiver.fail_next = 2
+    publish(tenant, conversation_id=1)
+    publish(tenant, conversation_id=2)
+    work("webhooks")
+    assert WebhookDelivery.objects.filter(status="failed").count() == 2  # both an hour away
+
+    answer = client_for(tenant).post(f"/api/v1/webhooks/{endpoint.pk}/retry")
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 2, "webhooks")
+
+    assert (answer.status_code, answer.json()) == (202, {"retried": 2})
+    assert sorted(d.json()["data"]["conversation_id"] for d in webhook_receiver.wait_for(2)) == [1, 2]
+
+
+def test_retrying_a_disabled_endpoint_is_refused_with_what_to_do(webhook_receiver):
+    tenant = TenantFactory()
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, active=False)
+
+    answer = client_for(tenant).post(f"/api/v1/webhooks/{endpoint.pk}/retry")
+
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "endpoint_disabled" and "enable it first" in answer.json()["detail"]
