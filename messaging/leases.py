@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from waplatform.queues import enqueue_many, get_queue
@@ -67,6 +68,10 @@ def requeue(*, job: str, queue: str, ids: list[int], due_now: models.QuerySet) -
         logger.warning("sweep: queue %s full, %d stuck jobs wait for the next sweep", queue, len(ids))
         return 0
     ids = ids[:room]
-    due_now.filter(pk__in=ids).update(next_attempt_at=timezone.now())
+    now = timezone.now()
+    # Not a row a job claimed since the caller looked: its lease (a later next_attempt_at) stands,
+    # and the job enqueued here for it finds it not due and walks away.
+    due_now.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk__in=ids) \
+        .update(next_attempt_at=now)
     enqueue_many(job, [(pk,) for pk in ids], queue=queue)
     return len(ids)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
+from redis.exceptions import RedisError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -27,6 +28,7 @@ from tenants.models import Tenant
 from waplatform import egress
 from waplatform.backoff import backoff_delay
 from waplatform.queues import enqueue_on_commit
+from waplatform.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +218,25 @@ def _wake_next(delivery: WebhookDelivery) -> None:
         _enqueue(pk, delay=max(0.0, (due - timezone.now()).total_seconds()) if due else 0)
 
 
-def retry_waiting_now(endpoint_id: int) -> int:
+RECEIVER_BACK_EVERY_SECONDS = 60
+
+
+def _receiver_is_back(endpoint_id: int) -> None:
+    """A delivery that had failed went through: its endpoint's waiting retries go now.
+
+    At most once a minute per endpoint (a flaky receiver is not hit with every
+    waiting retry at each success), and not the retries of a 429: the receiver
+    asked for those to slow down.
+    """
+    try:
+        if not get_redis().set(f"wap:webhooks:back:{endpoint_id}", 1, nx=True, ex=RECEIVER_BACK_EVERY_SECONDS):
+            return
+    except RedisError:
+        return  # the backoff still holds; this only shortens it
+    retry_waiting_now(endpoint_id, keep_rate_limited=True)
+
+
+def retry_waiting_now(endpoint_id: int, *, keep_rate_limited: bool = False) -> int:
     """The endpoint's waiting retries are due now; returns how many were brought forward.
 
     Run when a delivery that had failed goes through (the receiver is back), and
@@ -228,12 +248,17 @@ def retry_waiting_now(endpoint_id: int) -> int:
     """
     now = timezone.now()
     past_any_lease = now + timedelta(seconds=settings.WEBHOOK_DELIVERY_LEASE_SECONDS + 1)
-    brought_forward = WebhookDelivery.objects.filter(
-        endpoint_id=endpoint_id, status__in=WebhookDelivery.OPEN, next_attempt_at__gt=past_any_lease,
-    ).update(next_attempt_at=now)
+    waiting = WebhookDelivery.objects.filter(
+        endpoint_id=endpoint_id, status__in=WebhookDelivery.OPEN, next_attempt_at__gt=past_any_lease)
+    if keep_rate_limited:
+        waiting = waiting.exclude(last_status_code=429)
+    moved = list(waiting.values_list("pk", flat=True))
+    brought_forward = WebhookDelivery.objects.filter(pk__in=moved, next_attempt_at__gt=past_any_lease) \
+        .update(next_attempt_at=now)
     if brought_forward:
         logger.info("webhook endpoint %s: %d waiting retries are due now", endpoint_id, brought_forward)
-        _requeue_heads(WebhookDelivery.objects.filter(endpoint_id=endpoint_id, next_attempt_at__lte=now))
+        # Only the rows moved here: others of the endpoint that are due have jobs of their own.
+        _requeue_heads(WebhookDelivery.objects.filter(pk__in=moved, next_attempt_at__lte=now))
     return brought_forward
 
 
@@ -263,10 +288,12 @@ def deliver_webhook(*, delivery_id: int) -> str:
         error = f"{type(exc).__name__}: {exc}"
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        if delivery.status not in WebhookDelivery.OPEN:
+            return "finished meanwhile"  # another attempt (a lease that ran out) settled it first
         if code is not None and 200 <= code < 300:
             _finish(delivery, status=WebhookDelivery.Status.SUCCEEDED, code=code)
             if delivery.attempts > 1:
-                transaction.on_commit(partial(retry_waiting_now, delivery.endpoint_id))
+                transaction.on_commit(partial(_receiver_is_back, delivery.endpoint_id))
             return "succeeded"
         permanent = code is not None and 300 <= code < 500 and code not in RETRYABLE_4XX
         delay = backoff_delay(delivery.attempts, base=settings.WEBHOOK_RETRY_BASE_SECONDS,

@@ -49,9 +49,12 @@ class QueueStatus:
 
 
 def queues() -> list[QueueStatus]:
-    """Every platform queue, then each live bridge host's own queue (`bridges@<host>`, pooling.hosts)."""
+    """Every platform queue, then each bridge host's own queue (`bridges@<host>`, pooling.hosts): the hosts
+    that beat, and those that hold slots (a host whose bridges role stopped beating shows, with 0 workers)."""
+    hosts = live_hosts() | set(Slot.objects.exclude(state=Slot.State.RETIRED).exclude(host="")
+                               .values_list("host", flat=True).distinct())
     rows = []
-    for name in [*settings.QUEUE_NAMES, *(f"{HOST_QUEUE_PREFIX}{host}" for host in sorted(live_hosts()))]:
+    for name in [*settings.QUEUE_NAMES, *(f"{HOST_QUEUE_PREFIX}{host}" for host in sorted(hosts))]:
         queue = get_queue(name)
         oldest = None
         first = queue.get_job_ids(0, 1)

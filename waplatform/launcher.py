@@ -29,6 +29,7 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -75,12 +76,22 @@ def _expand(command: str, variables: dict[str, str]) -> str:
     return command
 
 
-def _run_step(args: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(args, cwd=BASE_DIR, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout + result.stderr)
-        raise SystemExit(f"`{shlex.join(args)}` failed with exit code {result.returncode}")
-    return result.stdout
+def _run_step(args: list[str], env: dict[str, str], *, stop: threading.Event | None = None) -> str:
+    """Run a setup step to its end; with `stop`, a stop request ends it (for steps that wait, not write)."""
+    process = subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while stop is not None and process.poll() is None:
+        if stop.wait(0.5):
+            from waplatform.supervisor import log
+
+            process.terminate()
+            process.communicate(timeout=10)
+            log(f"stopped while `{shlex.join(args[1:])}` was waiting")
+            raise SystemExit(0)
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        sys.stderr.write(stdout + stderr)
+        raise SystemExit(f"`{shlex.join(args)}` failed with exit code {process.returncode}")
+    return stdout
 
 
 def main() -> int:
@@ -154,7 +165,10 @@ def main() -> int:
             # rather than being found dead and replaced by new slots (pooling.takeback).
             # Without the web role, the schema may not be there yet: another host migrates it.
             wait = [] if roles.web else ["--wait-for-migrations", str(MIGRATIONS_WAIT_SECONDS)]
-            for line in _run_step([python, manage, "take_back_local_slots", *wait], env).splitlines():
+            if wait:
+                log(f"taking back this host's slots once the schema is migrated (up to {MIGRATIONS_WAIT_SECONDS:.0f} s)")
+            for line in _run_step([python, manage, "take_back_local_slots", *wait], env,
+                                  stop=supervisor.stop_requested).splitlines():
                 log(line)
         if roles.web:
             _run_step([python, manage, "collectstatic", "--noinput", "-v0"], env)

@@ -136,6 +136,27 @@ def test_once_a_failed_delivery_goes_through_the_endpoints_other_waiting_retries
     assert list(WebhookDelivery.objects.values_list("attempts", flat=True)) == [2, 2, 2]
 
 
+def test_a_retry_the_receiver_answered_429_keeps_its_backoff_when_the_others_go(webhook_receiver, settings):
+    tenant = TenantFactory()
+    webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 3600
+    settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS = 3600
+    settings.SWEEP_STUCK_AFTER_SECONDS = 0
+    webhook_receiver.fail_next = 3
+    first = publish(tenant, conversation_id=1)
+    publish(tenant, conversation_id=2)
+    slowed = publish(tenant, conversation_id=3)
+    work("webhooks")
+    WebhookDelivery.objects.filter(event_id=slowed["id"]).update(last_status_code=429)  # "too many requests"
+
+    WebhookDelivery.objects.filter(event_id=first["id"]).update(next_attempt_at=timezone.now())
+    sweep()
+    work_until(lambda: WebhookDelivery.objects.filter(status="succeeded").count() == 2, "webhooks")
+
+    assert sorted(d.json()["data"]["conversation_id"] for d in webhook_receiver.wait_for(2)) == [1, 2]
+    assert WebhookDelivery.objects.get(event_id=slowed["id"]).status == "failed"  # still an hour away
+
+
 def test_a_tenant_whose_receiver_is_back_has_the_waiting_retries_sent_now(webhook_receiver, settings):
     tenant = TenantFactory()
     endpoint = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)

@@ -87,3 +87,12 @@ def test_the_queues_page_shows_each_live_bridge_hosts_own_queue(staff_client):
     html = staff_client.get("/admin/operations/queues/").content.decode()
 
     assert "<td>bridges@bridge-7</td><td class=\"num\">2</td>" in html
+
+
+def test_the_queues_page_shows_the_queue_of_a_host_that_holds_slots_but_stopped_beating(staff_client):
+    SlotFactory(host="bridge-9")
+    enqueue("waplatform.jobs.heartbeat", queue="bridges@bridge-9")
+
+    html = staff_client.get("/admin/operations/queues/").content.decode()
+
+    assert "<td>bridges@bridge-9</td><td class=\"num\">1</td>" in html
