@@ -16,6 +16,27 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_bridge_outlives_the_run():
+    """Sandbox bridges the platform started for local slots during the run stop with it.
+
+    A test that places a tenant provisions a local slot: a bridge process in a session
+    of its own (as in production, where it outlives a worker's restart). Nothing in the
+    test run stops it, so without this every run left some behind on the machine.
+    """
+    yield
+    import psutil
+
+    run_id = os.environ.get("WAP_TEST_RUN_ID")
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "pooling.bridges.sandbox" in (process.info["cmdline"] or []) \
+                    and run_id and process.environ().get("WAP_TEST_RUN_ID") == run_id:
+                process.kill()
+        except psutil.Error:
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Every test starts on an empty Redis: queues, throttles and caches included."""
