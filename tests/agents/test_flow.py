@@ -188,7 +188,10 @@ def test_handoff_stops_replies_and_resume_restarts_them(bots, group_listener):
     assert not AgentReply.objects.filter(in_reply_to=ignored).exists()
     assert (resumed.status_code, resumed.json()["owner"], resumed.json()["active_agent"]) == \
         (200, "automated", help_desk.pk)
-    work_agents(lambda: {"conversation.handoff", "conversation.resumed"} <= set(listener.types()))
+    # Working the relay's queue too: an event held behind an earlier one of its conversation that the relay
+    # owns (a subscriber that failed in a worker, seen once in CI under load) reaches the group through it.
+    work_agents(lambda: {"conversation.handoff", "conversation.resumed"} <= set(listener.types()),
+                ("ai", "maintenance"))
 
 
 def test_set_active_agent_by_patch_without_shadowing_messagings_get(bots):
