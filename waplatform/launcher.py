@@ -32,6 +32,7 @@ import subprocess
 import threading
 import sys
 import time
+import uuid
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -106,6 +107,8 @@ def main() -> int:
 
     from waplatform.supervisor import Child, Supervisor, log
 
+    # Inherited by every process this run starts, bridges included (see _unrecorded_bridges).
+    os.environ[RUN_MARKER] = uuid.uuid4().hex
     supervisor = Supervisor(backoff_base=RESTART_BACKOFF_BASE_SECONDS, backoff_cap=RESTART_BACKOFF_CAP_SECONDS)
     # Before anything starts: a signal during migrate still ends in the ordered stop below.
     supervisor.install_signal_handlers()
@@ -287,6 +290,24 @@ def _bridges_run_dir() -> Path:
     return Path(os.environ.get("WAP_VAR_DIR", BASE_DIR / "var")) / "run" / "bridges"
 
 
+RUN_MARKER = "WAP_LAUNCHER_RUN"
+
+
+def _unrecorded_bridges(*, known: set[int]) -> list:
+    import psutil
+
+    marker = os.environ.get(RUN_MARKER)
+    found = []
+    for process in psutil.process_iter(["cmdline"]) if marker else []:
+        try:
+            if process.pid not in known and "pooling.bridges.sandbox" in (process.info["cmdline"] or []) \
+                    and process.environ().get(RUN_MARKER) == marker:
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
 def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
     """Sandbox bridge workers outlive the jobs that spawned them, not the platform.
     SIGTERM lets each deliver its pending callbacks; pid files go in every case, and a
@@ -307,6 +328,15 @@ def _stop_local_bridge_workers(*, timeout: float) -> list[str]:
             except psutil.Error:
                 pass
         pid_file.unlink(missing_ok=True)
+    # A bridge no pid file names (its spawner died between starting it and recording it, or its
+    # record did not match): still this run's, by the marker every process of the run inherits.
+    for process in _unrecorded_bridges(known={p.pid for p in processes}):
+        try:
+            process.terminate()
+            processes.append(process)
+        except psutil.Error:
+            pass
+
     def running(process) -> bool:
         # A stopped bridge stays a zombie until the worker that spawned it reaps it: gone all the same.
         try:

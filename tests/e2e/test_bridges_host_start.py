@@ -24,3 +24,34 @@ def test_a_bridges_only_host_waits_for_the_schema_and_a_stop_ends_the_wait(tmp_p
         assert "stopped while" in launcher.output() and "take_back_local_slots" in launcher.output()
     finally:
         launcher.close()
+
+
+def test_a_bridge_no_pid_file_names_still_stops_with_the_platform(tmp_path):
+    """A bridge whose spawner died before recording it (a worker killed mid-provisioning) is the run's."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from tests.e2e.platform import BASE_DIR
+    from waplatform.embedded_redis import free_port
+    from waplatform.launcher import RUN_MARKER
+
+    launcher = Launcher(tmp_path)
+    stray = None
+    try:
+        launcher.wait_ready()
+        marker = launcher.child("run_worker_pool").environ()[RUN_MARKER]
+        stray = subprocess.Popen([sys.executable, "-m", "pooling.bridges.sandbox", "--port", str(free_port()),
+                                  "--capacity", "1"], cwd=BASE_DIR, start_new_session=True,
+                                 env={**launcher.child("run_worker_pool").environ(), RUN_MARKER: marker},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        launcher.process.send_signal(signal.SIGTERM)
+        launcher.process.wait(timeout=30)
+
+        wait_for(lambda: stray.poll() is not None, timeout=10, what="the unrecorded bridge gone")
+    finally:
+        if stray is not None and stray.poll() is None:
+            psutil.Process(stray.pid).kill()
+        launcher.close()
