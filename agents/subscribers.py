@@ -32,9 +32,9 @@ def on_event(event: dict) -> None:
     elif event["type"] == "message.queued" and not services.is_own_reply(data):
         # Accepted through the API or the inbox; our own replies have an AgentReply row by now
         # (written in the same transaction as the message), so they are told apart.
-        services.pause_for_manual_reply(message_id=data["id"], conversation_id=data.get("conversation_id"))
+        services.pause_for_manual_reply(message_id=data["id"], conversation_id=data["conversation_id"])
     elif event["type"] == "message.sent" and data.get("direction") == "out" and not data.get("attempts"):
         # Also a person: written on the phone itself, reported by the bridge as from_me. A message
         # with attempts went through our send flow (pause_for_manual_reply would refuse it too).
         services.pause_for_manual_reply(message_id=data["id"], only_from_phone=True,
-                                        conversation_id=data.get("conversation_id"))
+                                        conversation_id=data["conversation_id"])

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
-from redis.exceptions import RedisError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from messaging import leases
 from messaging.models import WebhookDelivery, WebhookEndpoint

@@ -29,8 +29,8 @@ import os
 import shlex
 import signal
 import subprocess
-import threading
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path

@@ -213,14 +213,14 @@ MANUAL_PAUSE_RENEWAL_SECONDS = 60
 
 
 @transaction.atomic
-def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False, conversation_id: int | None = None) -> bool:
+def pause_for_manual_reply(*, message_id: int, conversation_id: int, only_from_phone: bool = False) -> bool:
     """A person wrote to the contact (API, inbox or the phone): automation steps back for a while.
 
     only_from_phone: for `message.sent` events, which every outbound message
     gets; only a message our send flow never handled (no attempts) was typed
     on the phone. The others paused automation when they were queued.
-    conversation_id: the message's, when the caller knows it (an event's data): a conversation
-    paused recently enough is then left alone before the message is even read.
+    conversation_id: the message's (its event's data): a conversation paused recently enough
+    is left alone before the message is even read.
     """
     until = timezone.now() + timedelta(seconds=settings.AGENTS_MANUAL_PAUSE_SECONDS)
     # A person writing message after message renews the pause at most once a minute: looked up
@@ -228,19 +228,13 @@ def pause_for_manual_reply(*, message_id: int, only_from_phone: bool = False, co
     # third of every POST /messages went here, queued on one row lock per conversation).
     renewed_enough = until - timedelta(seconds=min(MANUAL_PAUSE_RENEWAL_SECONDS,
                                                    settings.AGENTS_MANUAL_PAUSE_SECONDS / 10))
-
-    def paused_enough(conversation: int) -> bool:
-        return ConversationState.objects.filter(conversation_id=conversation,
-                                                automation_paused_until__gte=renewed_enough).exists()
-
-    if conversation_id is not None and paused_enough(conversation_id):
+    if ConversationState.objects.filter(conversation_id=conversation_id,
+                                        automation_paused_until__gte=renewed_enough).exists():
         return False
     message = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT).first()
     if message is None or AgentReply.objects.filter(message_id=message_id).exists():
         return False
     if only_from_phone and message.attempts:
-        return False
-    if conversation_id is None and paused_enough(message.conversation_id):
         return False
     if not selectors.pauses_on_manual_reply(tenant_id=message.tenant_id):
         return False  # the tenant's choice: its people's messages leave the bot answering
