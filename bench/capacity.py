@@ -15,7 +15,13 @@ reports by signed webhook). Then:
 - allocations/s: tenants placed (start_sessions) per second, and
   sessions reaching WORKING per second;
 - one `run_health_checks` and one `optimize_pools` job on `maintenance`,
-  timed by rq (started_at -> ended_at).
+  timed by rq (started_at -> ended_at);
+- the ceiling WORKING/s has on this machine: every session start is
+  WEBHOOKS_PER_START signed webhooks (STARTING, SCAN_QR_CODE, WORKING; WAHA
+  sends each as its own request), so one web process cannot bring sessions to
+  WORKING faster than it answers a bare Django view (/bench/bare, the api
+  benchmark's floor, measured here against the same daphne after the sizes)
+  divided by that count.
 
 Limits raised for the run: the bench tier holds --capacity-per-sandbox
 tenants per slot and 1,000 slots (standard: 10 per slot, 20 slots), so 2,000
@@ -26,10 +32,12 @@ from __future__ import annotations
 
 import time
 
+from bench.api import load
 from bench.harness import Harness, bench_tier, make_tenant, register_sandbox_slot, start_working_sessions, wait_until
 
 NAME = "capacity"
 PLACE_BATCH = 500  # tenants per start_sessions call (one transaction; start jobs per slot)
+WEBHOOKS_PER_START = 3  # the sandbox's, as WAHA's: session.status STARTING, SCAN_QR_CODE, WORKING
 MB = 1024 * 1024
 
 
@@ -67,7 +75,7 @@ def run(h: Harness, o) -> dict:
 
     sizes = sorted(int(x) for x in str(o.capacity_sizes).split(","))
     per = o.capacity_per_sandbox
-    h.start_web()
+    h.start_web(env={"BENCH_BARE_VIEW": "true"})
     h.start_workers("maintenance", 2)
     h.start_workers("low", 1)
     h.start_scheduler()
@@ -109,13 +117,18 @@ def run(h: Harness, o) -> dict:
             "health_cycle_s": health, "optimise_cycle_s": optimise,
             "processes_mb": {k: round(v / MB, 1) for k, v in h.rss_by_process().items()},
         })
+    bare = load([h.web_url], method="GET", path="/bench/bare", token="-", body=None,
+                concurrency=o.api_concurrency, seconds=o.api_seconds)["requests_per_s"]
+    ceiling = bare / WEBHOOKS_PER_START
     figures: dict = {"platform_rss_before_tenants_mb": base_platform / MB,
-                     "platform_pss_before_tenants_mb": base_platform_pss / MB}
+                     "platform_pss_before_tenants_mb": base_platform_pss / MB,
+                     "bare_view_requests_per_s": bare, "working_ceiling_per_s": ceiling}
     for row in rows:
         n = row["tenants"]
         for key, value in row.items():
             if key not in ("tenants",):
                 figures[f"n{n}_{key}"] = value
+        figures[f"n{n}_working_of_ceiling"] = row["working_per_s"] / ceiling
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         grow = (last["tenants"] / first["tenants"])

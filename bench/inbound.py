@@ -11,6 +11,10 @@ webhook to /hooks/waha/<slot>/, the platform verifies, stores, commits and
 publishes, and the consumer forwards the event. N samples each, one at a
 time (latency, not throughput), after one warm-up each. Ratio: p99 full / p99 raw
 (the p50s' ratio is a figure); the full path is also split where the event is built.
+Floor: N GETs of a bare Django view (/bench/bare) through the same daphne, one at a
+time; bare + raw (per percentile) is what any HTTP webhook that publishes costs at
+least, so `floor_p99_over_raw_p99` says how low the ratio can go here and
+`inbound_p99_over_floor_p99` how far the platform is from that.
 """
 
 from __future__ import annotations
@@ -99,6 +103,14 @@ def sample_inbound(ws, client: httpx.Client, base_url: str, session_name: str) -
     return {"total": total, "to_event": to_event, "event_to_socket": total - to_event}
 
 
+def sample_bare(client: httpx.Client, web_url: str) -> float:
+    """ms for one GET of a bare Django view (/bench/bare) through the same daphne: the cost of any
+    request before the intake does anything, the floor an HTTP webhook cannot go under."""
+    t0 = time.perf_counter()
+    client.get(web_url + "/bench/bare").raise_for_status()
+    return (time.perf_counter() - t0) * 1000
+
+
 def summary(prefix: str, values: list[float | None]) -> dict:
     got = [v for v in values if v is not None]
     return {f"{prefix}_samples": len(got), f"{prefix}_lost": len(values) - len(got),
@@ -109,7 +121,7 @@ def run(h: Harness, o) -> dict:
     from pooling.bridging import session_name_on_bridge
     from pooling.models import WhatsAppSession
 
-    h.start_web()
+    h.start_web(env={"BENCH_BARE_VIEW": "true"})
     h.start_workers("maintenance", 1)
     sandbox = h.start_sandbox(capacity=2)
     h.ready()
@@ -129,7 +141,17 @@ def run(h: Harness, o) -> dict:
             return {"skipped": "the /ws/inbox/ consumer forwarded no raw group_send event"}
         sample_inbound(ws, client, sandbox.extra["base_url"], session_name)
         full = [sample_inbound(ws, client, sandbox.extra["base_url"], session_name) for _ in range(n)]
-    figures = {**summary("raw_group_send", raw), **summary("inbound", [f and f["total"] for f in full])}
+        sample_bare(client, h.web_url)
+        bare = [sample_bare(client, h.web_url) for _ in range(n)]
+    figures = {**summary("raw_group_send", raw), **summary("inbound", [f and f["total"] for f in full]),
+               **summary("bare_request", bare)}
+    # The least an inbound message can cost on this path: one request to a Django view plus one
+    # publish (the sandbox's own hop and the write left out), from this run's samples.
+    for p in ("p50", "p99"):
+        floor = figures[f"bare_request_{p}_ms"] + figures[f"raw_group_send_{p}_ms"]
+        figures[f"floor_{p}_ms"] = floor
+        figures[f"floor_{p}_over_raw_{p}"] = floor / figures[f"raw_group_send_{p}_ms"]
+        figures[f"inbound_{p}_over_floor_{p}"] = figures[f"inbound_{p}_ms"] / floor
     for part in ("to_event", "event_to_socket"):
         values = [f[part] for f in full if f and part in f]
         figures[f"inbound_{part}_p50_ms"] = percentile(values, 50)

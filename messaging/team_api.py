@@ -117,7 +117,7 @@ class ConversationTeamActions:
         return Response(NoteSerializer(reversed(list(notes)), many=True).data)
 
     @extend_schema(responses=ActivitySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the latest 100, a plain list (as the schema says)
     def activity(self, request, pk=None):
         conversation = self.get_object()
         rows = ConversationActivity.objects.filter(conversation=conversation).select_related("actor")[:100]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -324,8 +325,22 @@ def read_session(*, tenant: Tenant, pairing_phone: str = "") -> SessionView:
     return view
 
 
+# Tenants whose activity this process wrote lately (monotonic time): the idle cleanup counts in
+# hours, so one write a minute is as good as one per message, and a write is what a busy
+# tenant's every send and inbound message queued on (on SQLite, the whole database's lock).
+_touched: dict[int, float] = {}
+TOUCH_EVERY_SECONDS = 60.0
+TOUCHED_KEPT = 20_000
+
+
 def touch_session_activity(*, tenant: Tenant) -> None:
+    now = time.monotonic()
+    if now - _touched.get(tenant.pk, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
+        return
     WhatsAppSession.objects.filter(tenant=tenant).update(last_activity_at=timezone.now())
+    if len(_touched) >= TOUCHED_KEPT:
+        _touched.clear()
+    _touched[tenant.pk] = now
 
 
 def has_wanted_session(*, tenant: Tenant) -> bool:

@@ -110,40 +110,67 @@ def record_outcome(row_id: int, *, still_pending: list[str], errors: dict[str, s
     )
 
 
-def _held_back(row_id: int, ordering_key: str, names: list[str]) -> list[str]:
-    """Subscribers that still owe an earlier event of this key that is the relay's.
+def _owed(rows: list[tuple[int, str]]) -> dict[str, list[tuple[int, list[str]]]]:
+    """Per ordering key, the earlier events still owed to subscribers that are the relay's:
+    (row id, pending names), for the keys of `rows` ((row id, ordering key), one publish's).
 
-    Giving them this one now would let it overtake that earlier one; the relay
-    hands both over in order. The relay's are the events whose hand-over failed
-    and those published for it from the start (fan_out_by_relay: a batch's
-    `message.sent`, which the bridge's `delivered` ack, on a web process's fast
-    path, overtook at tenants' webhooks in bench faults); those are due at once
-    from their insert, where a fast path's are due only after the grace period.
-    Earlier events still on their own fast path do not hold this one back:
-    concurrent commits have no order to keep between them.
+    Giving a subscriber an event now while it still owes an earlier one of the key would
+    let this one overtake it; the relay hands both over in order. The relay's are the
+    events whose hand-over failed and those published for it from the start
+    (fan_out_by_relay: a batch's `message.sent`, which the bridge's `delivered` ack, on a
+    web process's fast path, overtook at tenants' webhooks in bench faults); those are due
+    at once from their insert, where a fast path's are due only after the grace period.
+    Earlier events still on their own fast path do not hold one back: concurrent commits
+    have no order to keep between them.
     """
-    if not ordering_key:
-        return []
-    owed = OutboxEvent.objects.filter(
-        Q(attempts__gt=0) | Q(next_attempt_at__lte=F("created_at")),
-        ordering_key=ordering_key, delivered_at__isnull=True, pk__lt=row_id,
-    ).values_list("pending", flat=True)
-    owing = {name for pending in owed for name in pending}
+    keys = {key for _, key in rows if key}
+    if not keys:
+        return {}
+    ours = [row_id for row_id, _ in rows]
+    owed: dict[str, list[tuple[int, list[str]]]] = {}
+    for row_id, key, pending in OutboxEvent.objects.filter(
+            Q(attempts__gt=0) | Q(next_attempt_at__lte=F("created_at")),
+            ordering_key__in=keys, delivered_at__isnull=True, pk__lt=max(ours),
+    ).exclude(pk__in=ours).values_list("pk", "ordering_key", "pending"):
+        owed.setdefault(key, []).append((row_id, pending))
+    return owed
+
+
+def _held_back(row_id: int, ordering_key: str, names: list[str],
+               owed: dict[str, list[tuple[int, list[str]]]]) -> list[str]:
+    """Subscribers that still owe an earlier event of this key that is the relay's (see _owed)."""
+    owing = {name for earlier, pending in owed.get(ordering_key, ()) if earlier < row_id for name in pending}
     return [name for name in names if name in owing]
 
 
-def deliver_committed(row_id: int, envelope: dict, names: list[str], ordering_key: str = "") -> None:
-    """The fast path, run by on_commit in the publishing process."""
+def deliver_committed(rows: list[tuple[int, str]], envelopes: list[dict], names: list[str]) -> None:
+    """The fast path, run by on_commit in the publishing process for one publish's events, in order:
+    one read of what they owe, one write for those every subscriber took."""
     try:
-        held = _held_back(row_id, ordering_key, names)
-        errors = hand_over(envelope, [name for name in names if name not in held])
-        record_outcome(row_id, still_pending=held + list(errors), errors=errors, attempt=1)
-        if held:
+        owed = _owed(rows)
+        delivered: list[int] = []
+        wake = False
+        for (row_id, ordering_key), envelope in zip(rows, envelopes):
+            held = _held_back(row_id, ordering_key, names, owed)
+            errors = hand_over(envelope, [name for name in names if name not in held])
+            still_pending = held + list(errors)
+            if not still_pending:
+                delivered.append(row_id)
+                continue
+            record_outcome(row_id, still_pending=still_pending, errors=errors, attempt=1)
+            if ordering_key:
+                # A later event of this publish must not overtake this one where it stays owed.
+                owed.setdefault(ordering_key, []).append((row_id, still_pending))
+            wake = wake or bool(held)
+        if delivered:
+            OutboxEvent.objects.filter(pk__in=delivered).update(pending=[], delivered_at=timezone.now(), attempts=1)
+        if wake:
             _wake_relay()  # it hands the earlier event over, then this one, in one pass
     except Exception:
-        # Whatever ran stays recorded as pending on the row, and the relay repeats it
+        # Whatever ran stays recorded as pending on the rows, and the relay repeats it
         # (subscribers are idempotent on the event id). The publisher's commit stands.
-        logger.exception("outbox: fast path failed for event %s; left for the relay", envelope["id"])
+        logger.exception("outbox: fast path failed for events %s; left for the relay",
+                         ", ".join(envelope["id"] for envelope in envelopes))
 
 
 def _ordering_key(data: dict) -> str:
@@ -177,8 +204,8 @@ def publish_events(events: list[tuple[int | None, str, dict]]) -> list[dict]:
         for event in envelopes
     ])
     if inline:
-        for row, event in zip(rows, envelopes):
-            transaction.on_commit(partial(deliver_committed, row.pk, event, names, row.ordering_key))
+        transaction.on_commit(partial(deliver_committed, [(row.pk, row.ordering_key) for row in rows], envelopes,
+                                      names))
     else:
         _wake_relay()
     return envelopes

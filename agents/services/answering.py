@@ -114,10 +114,12 @@ def record_reply(*, conversation_id: int, message_id: int, agent_id: int, answer
     text = answer.text
     if not greeting and agent.greeting and agent_id not in state.greeted_agents:
         text = f"{agent.greeting}\n\n{text}"
-    contact = Message.objects.select_related("contact", "tenant__tier").get(pk=message_id)
-    if not contact.tenant.is_active:
+    inbound = Message.objects.select_related("contact", "conversation", "tenant__tier").get(pk=message_id)
+    if not inbound.tenant.is_active:
         return None  # suspended while the responder ran
-    accepted = messaging.send_message(tenant=contact.tenant, to=contact.contact.wa_id, type="text", text=text)
+    inbound.conversation.contact = inbound.contact
+    accepted = messaging.send_message(tenant=inbound.tenant, to=inbound.contact.wa_id, type="text", text=text,
+                                      conversation=inbound.conversation)
     _remember_own_reply(accepted.message)
     AgentReply.objects.create(
         tenant_id=state.tenant_id, conversation_id=conversation_id, agent_id=agent_id, message=accepted.message,
@@ -149,7 +151,7 @@ def respond(*, conversation_id: int, message_id: int, now: datetime | None = Non
     if "@g.us" in conversation.contact.wa_id and not settings.AGENTS_ANSWER_GROUPS:
         return "group chat"
     now = now or timezone.now()
-    state = route_inbound(conversation_id=conversation_id, up_to=message_id, now=now)
+    state = route_inbound(conversation_id=conversation_id, up_to=message_id, now=now, tenant_id=conversation.tenant_id)
     agent = state.active_agent
     if agent is not None and agent.kind == Agent.Kind.HUMAN and agent.greeting \
             and agent.pk not in state.greeted_agents:

@@ -26,12 +26,16 @@ logger = logging.getLogger(__name__)
 
 
 def lock_state(*, conversation_id: int) -> ConversationState:
-    """The conversation's state row, created if missing, locked. Must run inside a transaction."""
+    """The conversation's state row, created if missing, locked, its agent loaded. Must run inside a transaction."""
+    locked = ConversationState.objects.select_for_update(of=("self",)).select_related("active_agent")
+    state = locked.filter(conversation_id=conversation_id).first()
+    if state is not None:
+        return state  # every conversation but a new one's: one statement
     conversation = Conversation.objects.only("pk", "tenant_id").get(pk=conversation_id)
     state, created = ConversationState.objects.get_or_create(
         conversation_id=conversation_id, defaults={"tenant_id": conversation.tenant_id})
-    if not created:
-        state = ConversationState.objects.select_for_update(of=("self",)).get(pk=state.pk)
+    if not created:  # another job made it meanwhile
+        state = locked.get(pk=state.pk)
     return state
 
 
@@ -73,7 +77,8 @@ def _switch(state: ConversationState, *, to_agent: Agent | None, reason: str, tr
     return switch
 
 
-def route_inbound(*, conversation_id: int, up_to: int, now: datetime | None = None) -> ConversationState:
+def route_inbound(*, conversation_id: int, up_to: int, now: datetime | None = None,
+                  tenant_id: int | None = None) -> ConversationState:
     """Run the tenant's triggers over every inbound message not routed yet, in order.
 
     The triggers are the tenant's code (its regular expressions): they run
@@ -86,9 +91,11 @@ def route_inbound(*, conversation_id: int, up_to: int, now: datetime | None = No
 
     While a person owns the conversation no trigger moves it: the person hands
     it back with /resume. An office-hours choice lapses when its window ends.
+    tenant_id: the conversation's, when the caller holds it (saves a read).
     """
     now = now or timezone.now()
-    tenant_id = Conversation.objects.values_list("tenant_id", flat=True).get(pk=conversation_id)
+    if tenant_id is None:
+        tenant_id = Conversation.objects.values_list("tenant_id", flat=True).get(pk=conversation_id)
     compiled = selectors.compiled_triggers_for(tenant_id=tenant_id)
     routed_through = ConversationState.objects.filter(conversation_id=conversation_id) \
         .values_list("routed_through", flat=True).first() or 0

@@ -89,12 +89,17 @@ def send_message(
     reply_to: str = "",
     idempotency_key: str = "",
     body_hash: str = "",
+    conversation: Conversation | None = None,
 ) -> Accepted:
     """Accept an outbound message: write it `queued` and enqueue its delivery on commit.
 
     With an idempotency key, the same key and body return the first message
     (created=False); the same key with another body raises IdempotencyConflict.
+    conversation: the tenant's conversation with `to`, its contact loaded, when the caller
+    holds it (an agent's reply): its two look-ups are skipped.
     """
+    if conversation is not None and (conversation.tenant_id != tenant.pk or conversation.contact.wa_id != to):
+        raise ValueError(f"conversation {conversation.pk} is not this tenant's conversation with {to}")
     if idempotency_key:
         existing = _idempotent_replay(tenant, idempotency_key, body_hash)
         if existing is not None:
@@ -121,8 +126,11 @@ def send_message(
         payload = {**payload, "filename": payload.get("filename") or media.original_filename}
     queue = tenant.tier.send_queue
     ensure_capacity(queue)  # refuse with 503 before writing a row no worker will take soon
-    contact = get_or_create_contact(tenant_id=tenant.pk, wa_id=to)
-    conversation, conversation_created = get_or_create_conversation(tenant_id=tenant.pk, contact=contact)
+    if conversation is None:
+        contact = get_or_create_contact(tenant_id=tenant.pk, wa_id=to)
+        conversation, conversation_created = get_or_create_conversation(tenant_id=tenant.pk, contact=contact)
+    else:
+        contact, conversation_created = conversation.contact, False
     now = timezone.now()
     message = Message(
         tenant=tenant,
@@ -140,15 +148,18 @@ def send_message(
         next_attempt_at=now,
         media=media,
     )
-    try:
-        with transaction.atomic():
-            message.save()
-    except IntegrityError:
-        # Another request with the same key won the race: answer as its replay.
-        existing = _idempotent_replay(tenant, idempotency_key, body_hash) if idempotency_key else None
-        if existing is None:
-            raise
-        return Accepted(existing, created=False)
+    if not idempotency_key:
+        message.save()  # no unique key it could collide on: no savepoint needed
+    else:
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            # Another request with the same key won the race: answer as its replay.
+            existing = _idempotent_replay(tenant, idempotency_key, body_hash)
+            if existing is None:
+                raise
+            return Accepted(existing, created=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
 
     schedule_batch(tenant_id=tenant.pk, queue=queue)

@@ -67,23 +67,27 @@ def _next_in_turn(candidates: list[int], last: int | None) -> int:
     return (after or candidates)[0]
 
 
-def auto_assign(*, conversation_id: int) -> int | None:
+def auto_assign(*, conversation_id: int, tenant_id: int | None = None) -> int | None:
     """Give an unassigned open conversation to the next online member, if the tenant wants that.
-    Returns the assignee's id, or None when nothing was assigned."""
-    conversation = Conversation.objects.filter(pk=conversation_id).only("pk", "tenant_id", "assignee_id", "status") \
-        .first()
+    Returns the assignee's id, or None when nothing was assigned. tenant_id: the conversation's,
+    when the caller knows it (intake): most tenants leave auto-assignment off, and then that is
+    the one read."""
+    if tenant_id is None:
+        tenant_id = Conversation.objects.filter(pk=conversation_id).values_list("tenant_id", flat=True).first()
+    if tenant_id is None or not InboxSettings.objects.filter(tenant_id=tenant_id, auto_assign=True).exists():
+        return None
+    conversation = Conversation.objects.filter(pk=conversation_id, tenant_id=tenant_id) \
+        .only("pk", "assignee_id", "status").first()
     if conversation is None or conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
         return None
-    if not InboxSettings.objects.filter(tenant_id=conversation.tenant_id, auto_assign=True).exists():
-        return None
-    online = presence.online_user_ids(tenant_id=conversation.tenant_id)
-    members = set(Membership.objects.filter(tenant_id=conversation.tenant_id, user_id__in=online,
+    online = presence.online_user_ids(tenant_id=tenant_id)
+    members = set(Membership.objects.filter(tenant_id=tenant_id, user_id__in=online,
                                             user__is_active=True).values_list("user_id", flat=True))
     candidates = [user_id for user_id in online if user_id in members]
     if not candidates:
         return None
     with transaction.atomic():
-        settings_row = InboxSettings.objects.select_for_update().get(tenant_id=conversation.tenant_id)
+        settings_row = InboxSettings.objects.select_for_update().get(tenant_id=tenant_id)
         conversation = lock_conversation(conversation_id=conversation_id)
         if conversation.assignee_id or conversation.status != Conversation.Status.OPEN:
             return None  # someone was quicker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import transaction
@@ -16,12 +17,13 @@ from messaging.services.assignment import auto_assign
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
 from messaging.services.lifecycle import reopen_on_inbound
 from messaging.services.media import record_inbound_media
-from messaging.services.payloads import publish_conversation, publish_message
+from messaging.services.payloads import conversation_event_data, message_representation, publish_loaded_message
 from messaging.services.statuses import apply_pending_statuses, apply_status
 from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent
 from tenants.models import Tenant
 from waplatform import counters
+from waplatform.events import publish_events
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ class IngestResult:
     ignored: int = 0
     refused: int = 0  # malformed or stale (replayed) events, each logged
     touched_tenants: set[int] = field(default_factory=set)
-    conversations: set[int] = field(default_factory=set)  # with new inbound messages
+    # Open, unassigned conversations with new inbound messages (auto-assignment's candidates) → tenant.
+    assignable: dict[int, int] = field(default_factory=dict)
 
 
 def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult, slot_id: int | None) -> None:
@@ -71,16 +74,24 @@ def _record_inbound(tenant_id: int, event: BridgeEvent, result: IngestResult, sl
     record_inbound_media(message=message, media=event.media, slot_id=slot_id)
     if event.from_me:
         Conversation.objects.filter(pk=conversation.pk).update(last_message_at=when)
-        publish_message(event_type="message.sent", message_id=message.pk)
+        publish_loaded_message(event_type="message.sent", message=message)
         return
     Conversation.objects.filter(pk=conversation.pk).update(
         last_message_at=when, last_inbound_at=when, unread_count=F("unread_count") + 1)
-    reopen_on_inbound(conversation_id=conversation.pk)
+    reopened = reopen_on_inbound(conversation_id=conversation.pk)
     result.received.append(message.pk)
-    result.conversations.add(conversation.pk)
+    if not conversation.assignee_id and (reopened or conversation.status == Conversation.Status.OPEN):
+        result.assignable[conversation.pk] = tenant_id
     result.touched_tenants.add(tenant_id)
-    publish_message(event_type="message.received", message_id=message.pk)
-    publish_conversation(conversation_id=conversation.pk)
+    if conversation_created:
+        # Made by this transaction, so nobody else counted on it yet: the counters are known.
+        conversation.last_message_at = conversation.last_inbound_at = when.astimezone(dt_timezone.utc)
+        conversation.unread_count = 1
+    else:
+        conversation = Conversation.objects.select_related("contact").get(pk=conversation.pk)
+    # One publish for both: the fast path reads what they owe and marks them delivered once.
+    publish_events([(tenant_id, "message.received", message_representation(message)),
+                    (tenant_id, "conversation.updated", conversation_event_data(conversation))])
 
 
 @transaction.atomic
@@ -162,9 +173,9 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
         apply_pending_statuses(tenant_id=tenant_id, provider_message_ids=[provider_id])
     for tenant_id in result.touched_tenants:
         pooling.touch_session_activity(tenant=Tenant(pk=tenant_id))
-    for conversation_id in sorted(result.conversations):
+    for conversation_id, tenant_id in sorted(result.assignable.items()):
         try:
-            auto_assign(conversation_id=conversation_id)
+            auto_assign(conversation_id=conversation_id, tenant_id=tenant_id)
         except Exception:  # the message is stored; a conversation left unassigned shows in "unassigned"
             logger.exception("auto-assignment of conversation %s failed", conversation_id)
     return result

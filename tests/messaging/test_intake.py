@@ -14,6 +14,7 @@ from pooling import services as pooling
 from pooling.bridges.signatures import cloud_signature, waha_signature
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_cloud_session, work_until
+from waplatform.models import OutboxEvent
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,28 @@ def test_waha_redeliveries_are_stored_once(platform):
     assert [a.json()["received"] for a in answers] == [1, 0, 0]
     assert Message.objects.filter(provider_message_id="false_4915112345678@c.us_AAAA").count() == 1
     assert Conversation.objects.get(tenant=platform.tenant).unread_count == 1
+
+
+def test_the_conversation_event_counts_what_the_inbox_shows_and_an_inbound_costs_a_fixed_budget(
+        platform, django_assert_max_num_queries):
+    # Intake publishes message.received and conversation.updated from the rows in hand (a new
+    # conversation's counters are known); what it announces must match what is stored.
+    at = time.time()
+    with django_assert_max_num_queries(25):  # 31 before it stopped reading back what it had just written
+        first = post_waha(platform.slot.pk, waha_envelope(platform.session.name, "false_49151@c.us_B1", at=at),
+                          platform.slot.webhook_secret)
+    second = post_waha(platform.slot.pk, waha_envelope(platform.session.name, "false_49151@c.us_B2", text="again"),
+                       platform.slot.webhook_secret)
+    assert [first.status_code, second.status_code] == [200, 200]
+
+    conversation = Conversation.objects.get(tenant=platform.tenant)
+    updates = [row.envelope["data"] for row in OutboxEvent.objects.filter(type="conversation.updated").order_by("pk")]
+    assert [u["unread_count"] for u in updates] == [1, 2] == [1, conversation.unread_count]
+    assert updates[-1]["last_inbound_at"] == conversation.last_inbound_at.isoformat()
+    received = [row.envelope["data"] for row in OutboxEvent.objects.filter(type="message.received").order_by("pk")]
+    assert [(r["text"], r["contact"]["name"], r["conversation_id"]) for r in received] == \
+        [("hi", "Ann", conversation.pk), ("again", "Ann", conversation.pk)]
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
 
 
 def test_concurrent_redeliveries_are_stored_once(platform):

@@ -16,7 +16,8 @@ from messaging.models import WebhookDelivery
 from messaging.webhooks_out import create_endpoint
 from tests.processes import shared_database_url
 from waplatform import outbox
-from waplatform.events import fan_out_by_relay, publish_event, register_subscriber, unregister_subscriber
+from waplatform.events import (fan_out_by_relay, publish_event, publish_events, register_subscriber,
+                               unregister_subscriber)
 from waplatform.models import OutboxEvent
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -129,6 +130,37 @@ def test_an_event_left_to_the_relay_is_not_overtaken_by_a_later_one_of_its_conve
     outbox.relay()
 
     assert recorder.seen == [elsewhere["id"], sent["id"], delivered["id"]]
+
+
+def test_events_published_together_are_handed_over_in_order_and_marked_delivered(transactional_db, tenant, recorder):
+    events = publish_events([(tenant.pk, "message.received", {"conversation_id": 1}),
+                             (tenant.pk, "conversation.updated", {"conversation_id": 1}),
+                             (tenant.pk, "message.received", {"conversation_id": 2})])
+
+    assert recorder.seen == [event["id"] for event in events]
+    assert list(OutboxEvent.objects.order_by("pk").values_list("attempts", "pending")) == [(1, [])] * 3
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_refused_event_holds_back_the_later_ones_of_its_conversation_published_with_it(
+        transactional_db, tenant, settings, recorder):
+    # Intake publishes message.received and conversation.updated together: the second
+    # must not reach a subscriber that has not had the first.
+    settings.OUTBOX_RETRY_BASE_SECONDS = 0
+    settings.OUTBOX_RETRY_MAX_DELAY_SECONDS = 0
+    with transaction.atomic():
+        first, second, elsewhere = publish_events([(tenant.pk, "message.received", {"conversation_id": 1}),
+                                                   (tenant.pk, "conversation.updated", {"conversation_id": 1}),
+                                                   (tenant.pk, "message.received", {"conversation_id": 2})])
+        recorder.refuse[first["id"]] = 1
+
+    assert recorder.seen == [elsewhere["id"]]
+    assert OutboxEvent.objects.filter(delivered_at__isnull=True).count() == 2
+
+    outbox.relay()
+
+    assert recorder.seen == [elsewhere["id"], first["id"], second["id"]]
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
 
 
 def test_delivered_events_are_purged_after_the_retention(transactional_db, tenant, settings):
