@@ -12,8 +12,6 @@ class TenantsConfig(AppConfig):
 
         user_login_failed.connect(auth_failures.on_login_failed, dispatch_uid="tenants.auth_failures")
 
-        from tenants import openapi  # noqa: F401  (registers the API key scheme with drf-spectacular)
-
         from django.db.models.signals import post_delete, post_save
 
         from tenants.key_cache_signals import forget_cached_keys

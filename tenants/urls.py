@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tenants.api import StaffTenantStatusView, TenantView, WsTicketView
+from tenants import openapi  # noqa: F401  (the API key scheme, for drf-spectacular: loaded with the API, not by workers)
 from tenants.api_keys import ApiKeyViewSet
 from tenants.api_staff import StaffTenantsView
 

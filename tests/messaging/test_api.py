@@ -3,7 +3,7 @@
 import pytest
 
 from messaging import services, webhooks_out
-from messaging.models import Message
+from messaging.models import Conversation, Message
 from pooling import services as pooling
 from tenants.services import set_tenant_status
 from tests.conftest import client_for
@@ -163,6 +163,27 @@ def test_private_webhook_hosts_are_refused_in_production(api, settings):
     settings.EGRESS_ALLOW_PRIVATE_URLS = False
     response = api.post("/api/v1/webhooks", {"url": "http://127.0.0.1:8000/steal"}, format="json")
     assert response.status_code == 400 and "private" in response.json()["detail"]
+
+
+def test_a_send_into_a_held_conversation_refuses_another_tenants_or_contacts_conversation(sending_tenant):
+    # Agents hand send_message the conversation they answer in (no look-up): one that is not
+    # the tenant's, or not with `to`, must never carry the message.
+    mine = services.send_message(tenant=sending_tenant, to="16505551234", type="text", text="first").message
+    conversation = Conversation.objects.select_related("contact").get(pk=mine.conversation_id)
+    stranger = TenantFactory()
+    pooling.start_session(tenant=stranger)
+
+    with pytest.raises(ValueError):
+        services.send_message(tenant=stranger, to="16505551234", type="text", text="x", conversation=conversation)
+    with pytest.raises(ValueError):
+        services.send_message(tenant=sending_tenant, to="16505550000", type="text", text="x",
+                              conversation=conversation)
+    again = services.send_message(tenant=sending_tenant, to="16505551234", type="text", text="second",
+                                  conversation=conversation).message
+
+    assert again.conversation_id == conversation.pk and again.contact_id == conversation.contact_id
+    assert Message.objects.filter(tenant=stranger).count() == 0
+    assert Message.objects.filter(tenant=sending_tenant).count() == 2
 
 
 def test_every_endpoint_answers_404_to_another_tenants_key(api, sending_tenant):
