@@ -23,6 +23,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.transaction import Transaction
 
 from mirror.documents import MirrorDocument
+from mirror.enabled import is_enabled  # noqa: F401  (callers ask the client module, as before)
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ _clients: dict[tuple, firestore.Client] = {}
 
 class MirrorNotConfigured(Exception):
     pass
-
-
-def is_enabled() -> bool:
-    return bool(settings.FIRESTORE_PROJECT)
 
 
 def _timeout() -> float:

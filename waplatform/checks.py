@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand
 
 
 def _shared_database() -> bool:
@@ -43,3 +44,19 @@ def refuse_to_serve_with_failed_checks() -> None:
     errors = generated_keys_with_a_shared_database()
     if errors:
         raise ImproperlyConfigured("\n".join(f"{e.id}: {e.msg} {e.hint}" for e in errors))
+
+
+class ServiceCommand(BaseCommand):
+    """A manage.py command that runs as one of the platform's processes (workers, scheduler, bridges).
+
+    Django's own checks import the URLconf, and with it the API's libraries (drf-spectacular,
+    DRF's test client, psycopg through DRF's compat module: ~25 MB), into every one of these
+    processes although none serves a URL. migrate and the web run the full checks; these run
+    the platform's own, which are what must stop a misconfigured host.
+    """
+
+    requires_system_checks = []
+
+    def execute(self, *args, **options):
+        refuse_to_serve_with_failed_checks()
+        return super().execute(*args, **options)

@@ -38,8 +38,45 @@ def test_a_worker_process_loads_no_web_only_library(tmp_path):
     assert [name for name in WEB_ONLY if name in loaded] == []
 
 
+SCHEDULER = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "waplatform.settings")
+import django
+django.setup()
+import waplatform.cron
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_cron_scheduler_registers_every_job_without_the_firestore_client(tmp_path):
+    # It only names the jobs; the mirror's sweep used to bring gRPC and Firestore along (~27 MB).
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'weight.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-c", SCHEDULER], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+    assert [name for name in WEB_ONLY + ["grpc"] if name in loaded] == []
+
+
 def test_the_api_schema_still_describes_the_api_key_scheme(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
 
     assert schema.status_code == 200
     assert "apiKey" in schema.json()["components"]["securitySchemes"]
+
+
+def test_a_worker_pool_process_skips_the_url_checks_that_load_the_api(tmp_path):
+    # Django's system checks import the URLconf (and the API's libraries); manage.py
+    # run_worker_pool used to run them in every pool parent and, by fork, every worker.
+    # A real pool in burst mode (it exits once its empty queue is drained); -X importtime
+    # names every module the process imported.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'weight.sqlite3'}"}
+    result = subprocess.run([sys.executable, "-X", "importtime", "manage.py", "run_worker_pool", "media",
+                             "--num-workers", "1", "--burst"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "rq.worker_pool" in loaded  # it did start a pool
+
+    assert [name for name in WEB_ONLY if name in loaded] == []

@@ -20,7 +20,12 @@ def run(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
                           env={**base, "WAP_VAR_DIR": str(tmp_path / "var"), **env})
 
 
-@pytest.mark.parametrize("entry", [["manage.py", "check"], ["-c", "import waplatform.asgi"]])
+@pytest.mark.parametrize("entry", [
+    ["manage.py", "check"], ["-c", "import waplatform.asgi"],
+    # the platform's processes skip Django's URL checks (waplatform.checks.ServiceCommand), not these
+    ["manage.py", "run_worker_pool", "low", "--burst"], ["manage.py", "run_scheduler", "waplatform.cron"],
+    ["manage.py", "run_bridge_agent"],
+])
 def test_a_generated_secret_key_with_a_postgres_database_refuses_to_start(tmp_path, entry):
     result = run(tmp_path, *entry, DATABASE_URL=POSTGRES_URL)
 

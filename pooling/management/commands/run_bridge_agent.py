@@ -13,10 +13,10 @@ import threading
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
 from redis.exceptions import RedisError
 
 from pooling import hosts
+from waplatform.checks import ServiceCommand
 from waplatform.queues import host_queue_name
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def _beat_until(stop: threading.Event) -> None:
         stop.wait(settings.BRIDGE_HOST_BEAT_SECONDS)
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Run this host's bridges role: its bridges@<WAP_HOST> queue, and its liveness beat."
 
     def add_arguments(self, parser):

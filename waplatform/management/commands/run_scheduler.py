@@ -15,11 +15,11 @@ import time
 from datetime import datetime, timezone
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django_rq.cron import DjangoCronScheduler
 from redis.exceptions import RedisError
 from rq.exceptions import StopRequested
 
+from waplatform.checks import ServiceCommand
 from waplatform.scheduler_lease import Lease
 
 logger = logging.getLogger("waplatform.scheduler")
@@ -89,7 +89,7 @@ class LeasedCronScheduler(DjangoCronScheduler):
                     pass
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "rq's cron scheduler, active only while it holds the Redis scheduler lease"
 
     def add_arguments(self, parser) -> None:

@@ -1,14 +1,15 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django_rq.queues import get_queues
 from django_rq.utils import reset_db_connections
 from django_rq.workers import get_worker_class
 from rq.logutils import setup_loghandlers
 
+from waplatform.checks import ServiceCommand
 from waplatform.worker_pool import PlatformWorkerPool
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Run a pool of rq workers on the given queues (the platform's worker class, clean shutdown)."
 
     def add_arguments(self, parser):
