@@ -38,6 +38,14 @@ class Command(ServiceCommand):
         parser.add_argument("--num-workers", type=int, default=1)
 
     def handle(self, *args, num_workers, **options):
+        # The first beat here, before the thread: it imports and connects (redis-py loads parts of
+        # itself on first use). A fork while the thread is inside an import leaves that module's
+        # lock held in every worker, which then hangs on its first job (seen once Django's
+        # URL checks, which used to import everything first, stopped running here).
+        try:
+            hosts.beat()
+        except RedisError as exc:
+            logger.warning("bridge host beat failed: %s", exc)
         stop = threading.Event()
         # Started before the pool forks its workers: a fork copies only the calling thread,
         # so the beat stays with this (parent) process, whose death is the host's.
