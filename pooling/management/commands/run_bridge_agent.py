@@ -22,12 +22,16 @@ from waplatform.queues import host_queue_name
 logger = logging.getLogger(__name__)
 
 
+def _beat_once() -> None:
+    try:
+        hosts.beat()
+    except RedisError as exc:  # Redis restarting or failing over: the next beat will do
+        logger.warning("bridge host beat failed: %s", exc)
+
+
 def _beat_until(stop: threading.Event) -> None:
     while not stop.is_set():
-        try:
-            hosts.beat()
-        except RedisError as exc:  # Redis restarting or failing over: the next beat will do
-            logger.warning("bridge host beat failed: %s", exc)
+        _beat_once()
         stop.wait(settings.BRIDGE_HOST_BEAT_SECONDS)
 
 
@@ -42,10 +46,7 @@ class Command(ServiceCommand):
         # itself on first use). A fork while the thread is inside an import leaves that module's
         # lock held in every worker, which then hangs on its first job (seen once Django's
         # URL checks, which used to import everything first, stopped running here).
-        try:
-            hosts.beat()
-        except RedisError as exc:
-            logger.warning("bridge host beat failed: %s", exc)
+        _beat_once()
         stop = threading.Event()
         # Started before the pool forks its workers: a fork copies only the calling thread,
         # so the beat stays with this (parent) process, whose death is the host's.
