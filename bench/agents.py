@@ -9,6 +9,13 @@ POST to the reply's `sent_at`, and per hop (webhook -> ingest -> event -> `ai` j
 BM25 answer -> send_message -> `low` job -> bridge -> `sent`). Rounds per
 level: --agents-rounds. Ratio: p50 at the highest parallelism / p50 at 1.
 
+Where the CPU goes: per level, each process's CPU per reply (`cN_cpu_ms_per_reply`,
+the bench process and Redis included) and their sum. The floor: a bare Django view's
+CPU on the same daphne times the four webhooks a reply brings (the message, three
+acks) plus the sandbox's own CPU (it plays WhatsApp); `cN_floor_all_sent_ms` is the
+least time this machine's cores need for N replies at that floor, and
+`cN_cpu_over_floor` how far above it the platform is.
+
 Set for the run: AGENTS_DEBOUNCE_SECONDS=0 (the 2 s debounce is a deliberate
 wait, not work) and the bench tier sends at 1,000 msg/s (standard: 0.5/s per
 number, under which 50 replies alone need 100 s). Pacing jitter is left on.
@@ -140,6 +147,34 @@ def profile_respond(h: Harness, tenant, client: httpx.Client, base_url: str, ses
             "top_statements_per_message": {sql: round(count / n, 2) for sql, count in top}, "profile": str(out)}
 
 
+# Webhooks the web process takes per reply: the contact's message, then the bridge's three acks
+# (sent, delivered, read) for the reply, as WAHA and the Cloud API send them.
+WEBHOOKS_PER_REPLY = 4
+
+
+def floor(h: Harness, client: httpx.Client, figures: dict, *, high: int, requests: int = 300) -> dict:
+    """The least CPU a reply can cost here whatever the platform does: the web process answering
+    its WEBHOOKS_PER_REPLY requests as a bare Django view (/bench/bare, CPU measured on the same
+    daphne), plus the sandbox's own CPU per reply (it plays WhatsApp: outside the platform).
+    Spread over every core, `high` replies cannot all be sent sooner than that floor allows."""
+    import os
+
+    daphne = next(proc for proc in h.procs if proc.name == "daphne")
+    before = daphne.cpu_seconds()
+    for _ in range(requests):
+        client.get(h.web_url + "/bench/bare").raise_for_status()
+    bare_ms = (daphne.cpu_seconds() - before) * 1000 / requests
+    by_process = figures.get(f"c{high}_cpu_ms_per_reply") or {}
+    sandbox_ms = sum(ms for name, ms in by_process.items() if name.startswith("sandbox"))
+    floor_ms = WEBHOOKS_PER_REPLY * bare_ms + sandbox_ms
+    cores = os.cpu_count() or 1
+    return {"bare_request_cpu_ms": round(bare_ms, 2),
+            "floor_cpu_ms_per_reply": round(floor_ms, 1),
+            f"c{high}_floor_all_sent_ms": round(high * floor_ms / cores),
+            f"c{high}_cpu_over_floor": round(figures.get(f"c{high}_cpu_ms_per_reply_all", 0) / floor_ms, 2)
+            if floor_ms else None}
+
+
 def run(h: Harness, o) -> dict:
     reason = missing_dependency()
     if reason:
@@ -149,7 +184,7 @@ def run(h: Harness, o) -> dict:
 
     levels = [int(x) for x in str(o.agents_parallel).split(",")]
     rounds = [int(x) for x in str(o.agents_rounds).split(",")]
-    h.start_web(env=ENV)
+    h.start_web(env={**ENV, "BENCH_BARE_VIEW": "true"})
     h.start_workers("maintenance", 1, env=ENV)
     h.start_workers("ai", o.workers, env=ENV)
     h.start_workers("low", o.workers, env=ENV)
@@ -166,16 +201,25 @@ def run(h: Harness, o) -> dict:
     with httpx.Client(timeout=10) as client:
         for level, n_rounds in zip(levels, rounds + [1] * len(levels)):
             samples: list[dict | None] = []
+            cpu_before = h.cpu_by_process()
             for r in range(n_rounds):
                 senders = [f"4479{level:03d}{r:03d}{i:04d}" for i in range(level)]
                 samples += one_round(tenant, client, sandbox.extra["base_url"], session_name, senders)
             got = [s for s in samples if s is not None]
+            cpu_after = h.cpu_by_process()
+            # Where a reply's CPU went, per process: the goal at 100 needs the whole path's sum small.
+            cpu = {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / max(1, len(got))
+                   for name in cpu_after}
+            figures[f"c{level}_cpu_ms_per_reply"] = {name: round(ms, 1) for name, ms in
+                                                     sorted(cpu.items(), key=lambda kv: -kv[1])}
+            figures[f"c{level}_cpu_ms_per_reply_all"] = round(sum(cpu.values()), 1)
             totals = [s["total"] for s in got]
             p50s[level] = percentile(totals, 50)
             figures.update({f"c{level}_replies": len(got), f"c{level}_unanswered": len(samples) - len(got),
                             f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(totals, 95)})
             for hop in HOPS:
                 figures[f"c{level}_{hop}_p50_ms"] = percentile([s[hop] for s in got], 50)
+        figures.update(floor(h, client, figures, high=max(levels)))
         profile = (profile_respond(h, tenant, client, sandbox.extra["base_url"], session_name, o.profile_messages)
                    if o.profile else None)
     low, high = min(levels), max(levels)

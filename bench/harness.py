@@ -129,6 +129,17 @@ class Proc:
             pass
         self.popen.wait(5)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process and its live children (a pool's workers), so far."""
+        total = 0.0
+        for process in self.tree():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -369,6 +380,18 @@ class Harness:
 
     def rss_by_process(self) -> dict[str, int]:
         return {p.name: p.rss() for p in self.procs}
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds so far per process (tree), Redis and this bench process included: diff two
+        readings to see which process a workload's CPU went to."""
+        seconds = {proc.name: proc.cpu_seconds() for proc in self.procs}
+        for name, pid in (("redis", self.redis.process.pid if self.redis and self.redis.process else None), ("bench", os.getpid())):
+            try:
+                times = psutil.Process(pid).cpu_times()
+                seconds[name] = times.user + times.system
+            except (psutil.Error, TypeError, ValueError):
+                pass
+        return seconds
 
     def logs_of(self, prefix: str) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.procs if p.name.startswith(prefix))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from waplatform.events import RELAY_WAKE_FLAG, hand_over, record_outcome
@@ -50,6 +51,7 @@ def _one_pass(now, report: RelayReport) -> int:
     )
     blocked: set[tuple[str, str]] = set()
     handled = 0
+    delivered: list[int] = []
     for row in rows:
         key = row["ordering_key"]
         due = row["next_attempt_at"] <= now
@@ -60,11 +62,17 @@ def _one_pass(now, report: RelayReport) -> int:
             blocked.update((n, key) for n in still)
         if names:
             handled += 1
-            record_outcome(row["pk"], still_pending=still, errors=errors, attempt=row["attempts"] + 1)
             if still:
+                record_outcome(row["pk"], still_pending=still, errors=errors, attempt=row["attempts"] + 1)
                 report.retried += 1
             else:
-                report.delivered += 1
+                delivered.append(row["pk"])
+    if delivered:
+        # One write for the pass: a crash before it repeats these hand-overs, which
+        # subscribers take idempotently (by event id).
+        OutboxEvent.objects.filter(pk__in=delivered).update(pending=[], delivered_at=timezone.now(),
+                                                            attempts=F("attempts") + 1)
+        report.delivered += len(delivered)
     report.passes += 1
     return handled if len(rows) == settings.OUTBOX_BATCH_SIZE else 0
 

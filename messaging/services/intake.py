@@ -23,7 +23,7 @@ from pooling import services as pooling
 from pooling.bridges.base import BridgeEvent
 from tenants.models import Tenant
 from waplatform import counters
-from waplatform.events import publish_events
+from waplatform.events import fan_out_by_relay, publish_events
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +103,15 @@ def ingest_events(*, routed: list[tuple[int, BridgeEvent]], slot_id: int | None 
         if event.kind == "message":
             _record_inbound(tenant_id, event, result, slot_id)
         elif event.kind == "status" and event.provider_message_id:
-            outcome = apply_status(
-                tenant_id=tenant_id, provider_message_id=event.provider_message_id, status=event.status,
-                error_code=event.error_code, error_reason=event.error_reason, pricing=event.pricing,
-                occurred_at=event.timestamp,
-            )
+            # Three acks follow every send, each its own webhook request: their fan-out (live
+            # inbox ticks, tenants' webhooks, metrics) goes to the relay in batches, so the web
+            # process only records them. Inbound messages keep the fast path: a person waits.
+            with fan_out_by_relay():
+                outcome = apply_status(
+                    tenant_id=tenant_id, provider_message_id=event.provider_message_id, status=event.status,
+                    error_code=event.error_code, error_reason=event.error_reason, pricing=event.pricing,
+                    occurred_at=event.timestamp,
+                )
             result.statuses[outcome] = result.statuses.get(outcome, 0) + 1
             if outcome == "pending":
                 result.pending.append((tenant_id, event.provider_message_id))

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Message, PendingStatus
-from messaging.services.payloads import publish_message, publish_messages
+from messaging.services.payloads import publish_loaded_message, publish_message, publish_messages
 
 STATUS_TIME_FIELD = {
     Message.Status.SENT: "sent_at",
@@ -111,9 +111,8 @@ def apply_status(
                                   direction=Message.Direction.OUT)
     updated = mine.filter(status_rank__lt=rank).update(**changes)
     if updated:
-        message_id = mine.values_list("pk", flat=True).first()
-        publish_message(event_type="message.failed" if status == Message.Status.FAILED else "message.status",
-                        message_id=message_id)
+        publish_loaded_message(event_type="message.failed" if status == Message.Status.FAILED else "message.status",
+                               message=mine.select_related("contact", "media").order_by("pk").first())
         return "applied"
     if mine.exists():
         if pricing:

@@ -98,6 +98,40 @@ def test_the_conversation_event_counts_what_the_inbox_shows_and_an_inbound_costs
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
 
 
+def waha_ack(session: str, message_id: str, ack: int, name: str) -> bytes:
+    return json.dumps({
+        "id": f"evt_ack_{ack}", "timestamp": int(time.time() * 1000), "event": "message.ack", "session": session,
+        "payload": {"id": message_id, "from": "4915112345678@c.us", "to": "4915112345678@c.us", "fromMe": True,
+                    "ack": ack, "ackName": name},
+    }).encode()
+
+
+def test_an_ack_is_recorded_in_the_request_and_announced_to_subscribers_by_the_relay(
+        platform, django_assert_max_num_queries):
+    # given an outbound message the bridge took
+    reply = platform.api.post("/api/v1/messages", {"to": "4915112345678", "type": "text", "text": {"body": "hello"}},
+                              format="json").json()
+    work_until(lambda: Message.objects.get(pk=reply["id"]).status == "sent")
+    sent = Message.objects.get(pk=reply["id"])
+
+    # when the bridge acks it twice: delivered, then read
+    with django_assert_max_num_queries(7):  # 11 while the web process ran the subscribers itself
+        delivered = post_waha(platform.slot.pk, waha_ack(platform.session.name, sent.provider_message_id, 2, "DEVICE"),
+                              platform.slot.webhook_secret)
+    read = post_waha(platform.slot.pk, waha_ack(platform.session.name, sent.provider_message_id, 3, "READ"),
+                     platform.slot.webhook_secret)
+
+    # then both are stored by the request, and their events wait for the relay, not for nothing
+    assert [delivered.json()["statuses"], read.json()["statuses"]] == [{"applied": 1}, {"applied": 1}]
+    stored = Message.objects.get(pk=sent.pk)
+    assert stored.status == "read" and stored.delivered_at and stored.read_at
+    events = OutboxEvent.objects.filter(type="message.status").order_by("pk")
+    assert [row.envelope["data"]["status"] for row in events] == ["delivered", "read"]
+    assert events.filter(delivered_at__isnull=True).count() == 2
+    work_until(lambda: not events.filter(delivered_at__isnull=True).exists(), "maintenance")
+    assert events.last().envelope["data"]["read_at"] is not None
+
+
 def test_concurrent_redeliveries_are_stored_once(platform):
     """Two deliveries of one message racing: both miss the existing row, one INSERT wins
     the unique constraint, the other re-reads it inside its savepoint."""

@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from messaging.models import WebhookDelivery
 from messaging.webhooks_out import create_endpoint
@@ -130,6 +131,23 @@ def test_an_event_left_to_the_relay_is_not_overtaken_by_a_later_one_of_its_conve
     outbox.relay()
 
     assert recorder.seen == [elsewhere["id"], sent["id"], delivered["id"]]
+
+
+def test_the_relay_marks_a_pass_of_delivered_events_in_one_write(transactional_db, tenant, recorder):
+    with fan_out_by_relay():
+        published = [publish_event(tenant_id=tenant.pk, type="message.status", data={"conversation_id": n % 3})
+                     for n in range(30)]
+
+    with CaptureQueriesContext(connection) as queries:
+        report = outbox.relay()
+
+    # the relay's own statements: one read of the pass, one write for all it delivered (31
+    # when each event had its own); what the subscribers read is theirs
+    assert len([q for q in queries.captured_queries if "waplatform_outboxevent" in q["sql"]]) == 2
+
+    assert report.delivered == 30 and recorder.seen == [event["id"] for event in published]
+    assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
 
 
 def test_events_published_together_are_handed_over_in_order_and_marked_delivered(transactional_db, tenant, recorder):
