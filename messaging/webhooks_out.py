@@ -29,6 +29,7 @@ from waplatform import egress
 from waplatform.backoff import backoff_delay
 from waplatform.queues import enqueue_on_commit
 from waplatform.redis import get_redis
+from waplatform.stamped_cache import StampedCache
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,26 @@ def ordering_key_for(event: dict) -> str:
     return ""
 
 
+# Most tenants have no endpoint, and every event asked: the answer is kept per process, and any
+# save or delete of an endpoint drops it everywhere (MessagingConfig.ready(), forget_endpoints).
+_endpoints = StampedCache("wap:webhook-endpoints:version", ttl_setting="WEBHOOK_ENDPOINT_CACHE_SECONDS",
+                          size_setting="WEBHOOK_ENDPOINT_CACHE_SIZE")
+
+
+def active_endpoints(tenant_id: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """(endpoint id, event types) of the tenant's active endpoints."""
+    return _endpoints.get(tenant_id, lambda: tuple(
+        (endpoint_id, tuple(event_types)) for endpoint_id, event_types in
+        WebhookEndpoint.objects.filter(tenant_id=tenant_id, active=True).values_list("pk", "event_types")))
+
+
+def forget_endpoints(sender, instance, **kwargs) -> None:
+    """A save or delete of an endpoint (created, changed, switched off, gone, from any path)."""
+    # Here now, so this transaction's own later events see it; everywhere once it commits.
+    _endpoints.forget_here()
+    transaction.on_commit(_endpoints.forget_all)
+
+
 def fan_out_event(event: dict) -> None:
     """Create one delivery per subscribed endpoint of the event's tenant, then enqueue them.
 
@@ -140,15 +161,16 @@ def fan_out_event(event: dict) -> None:
     tenant_id = event.get("tenant")
     if not tenant_id:
         return
-    endpoints = [e for e in WebhookEndpoint.objects.filter(tenant_id=tenant_id, active=True) if e.wants(event["type"])]
-    if not endpoints:
+    endpoint_ids = [endpoint_id for endpoint_id, event_types in active_endpoints(tenant_id)
+                    if "*" in event_types or event["type"] in event_types]
+    if not endpoint_ids:
         return
     key = ordering_key_for(event)
     now = timezone.now()
     with transaction.atomic():
-        for endpoint in endpoints:
+        for endpoint_id in endpoint_ids:
             delivery, created = WebhookDelivery.objects.get_or_create(
-                endpoint=endpoint, event_id=event["id"],
+                endpoint_id=endpoint_id, event_id=event["id"],
                 defaults={"event_type": event["type"], "payload": event, "ordering_key": key, "next_attempt_at": now},
             )
             if created:

@@ -378,6 +378,10 @@ SPECTACULAR_SETTINGS = {
 # a version stamp in the cache Redis; this is only the bound should that stamp be lost. 0: no cache.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=60.0)
 API_KEY_CACHE_SIZE = env.int("API_KEY_CACHE_SIZE", default=10_000)
+# Each tenant's active webhook endpoints, kept per process the same way (messaging/webhooks_out.py,
+# docs/webhooks.md): every event asks, and most tenants have none.
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env.float("WEBHOOK_ENDPOINT_CACHE_SECONDS", default=60.0)
+WEBHOOK_ENDPOINT_CACHE_SIZE = env.int("WEBHOOK_ENDPOINT_CACHE_SIZE", default=20_000)
 # A plain Django view at /bench/bare (waplatform/bench_view.py): the `api` benchmark's floor for
 # one request through the same middleware. Off in every deployment; the bench turns it on.
 BENCH_BARE_VIEW = env.bool("BENCH_BARE_VIEW", default=False)

@@ -7,14 +7,14 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from messaging import webhooks_out
-from messaging.models import WebhookDelivery
+from messaging.models import WebhookDelivery, WebhookEndpoint
 from messaging.services import sweep
 from tests.conftest import client_for
 from tests.factories import TenantFactory
 from tests.messaging.conftest import work, work_until
 from tests.waiting import wait_until
 from waplatform.events import publish_event
-from waplatform.redis import get_redis
+from waplatform.redis import get_cache_redis, get_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -111,6 +111,36 @@ def test_only_subscribed_and_active_endpoints_get_deliveries(webhook_receiver):
     publish(tenant, "message.status")
 
     assert list(WebhookDelivery.objects.values_list("endpoint_id", flat=True)) == [wanted.pk]
+
+
+def test_endpoint_changes_reach_the_next_event_though_each_process_keeps_the_endpoints(webhook_receiver):
+    tenant = TenantFactory()
+
+    def delivered() -> list[int]:
+        return [d.payload["data"]["n"] for d in WebhookDelivery.objects.filter(endpoint__tenant=tenant).order_by("pk")]
+
+    publish(tenant, n=0)  # no endpoint yet: this process now keeps "none" for the tenant
+    endpoint = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url)
+    publish(tenant, n=1)
+    webhooks_out.update_endpoint(endpoint=endpoint, active=False)
+    publish(tenant, n=2)
+    assert delivered() == [1]
+
+    # Changed behind this process's back (a QuerySet.update sends no signal): the kept answer stands...
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=True)
+    publish(tenant, n=3)
+    assert delivered() == [1]
+    # ...until the stamp moves, as another process's change moves it after its commit
+    get_cache_redis().set("wap:webhook-endpoints:version", "another process changed an endpoint")
+    publish(tenant, n=4)
+    webhooks_out.delete_endpoint(endpoint=WebhookEndpoint.objects.get(pk=endpoint.pk))
+    publish(tenant, n=5)
+
+    assert delivered() == [] and WebhookDelivery.objects.count() == 0  # the endpoint's deliveries went with it
+    second = webhooks_out.create_endpoint(tenant=tenant, url=webhook_receiver.url, event_types=["message.status"])
+    publish(tenant, "message.status", n=6)
+    publish(tenant, "message.received", n=7)
+    assert delivered() == [6] and WebhookDelivery.objects.get().endpoint_id == second.pk
 
 
 def test_once_a_failed_delivery_goes_through_the_endpoints_other_waiting_retries_go_at_once(webhook_receiver, settings):
