@@ -152,6 +152,11 @@ def forget_endpoints(sender, instance, **kwargs) -> None:
     transaction.on_commit(_endpoints.forget_all)
 
 
+def forget_kept_endpoints() -> None:
+    """Every process reads the endpoints again: after a change no signal announced (QuerySet.update)."""
+    _endpoints.forget_all()
+
+
 def fan_out_event(event: dict) -> None:
     """Create one delivery per subscribed endpoint of the event's tenant, then enqueue them.
 
