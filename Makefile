@@ -69,8 +69,17 @@ test-browser: test-deps
 rehearse: test-deps
 	$(PY) -m waplatform.embedded_redis -- $(PY) -m pytest -m rehearsal $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test
+# The platform's processes in a bench run from a virtualenv of requirements.txt alone, as
+# deployed (bench/harness.py platform_python): the test tools change what they import.
+RUNTIME_VENV := .venv-runtime
+$(RUNTIME_VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+bench: $(VENV)/.installed-test $(RUNTIME_VENV)/.installed
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) var .pytest_cache

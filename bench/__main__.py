@@ -83,9 +83,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def machine() -> dict:
     import psutil
 
+    from bench.harness import platform_python
+
     return {"nproc": os.cpu_count(), "memory_total_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "memory_available_gb": round(psutil.virtual_memory().available / 2**30, 1),
-            "load_average": os.getloadavg(), "python": platform.python_version(), "platform": platform.platform()}
+            "load_average": os.getloadavg(), "python": platform.python_version(), "platform": platform.platform(),
+            "platform_processes_python": platform_python()}
 
 
 def fmt(value) -> str:

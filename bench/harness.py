@@ -147,6 +147,18 @@ class Proc:
             return ""
 
 
+RUNTIME_VENV_PYTHON = BASE_DIR / ".venv-runtime" / "bin" / "python"
+
+
+def platform_python() -> str:
+    """BENCH_PLATFORM_PYTHON, else .venv-runtime's python (`make bench` builds it from
+    requirements.txt alone), else this interpreter."""
+    chosen = os.environ.get("BENCH_PLATFORM_PYTHON")
+    if chosen:
+        return chosen
+    return str(RUNTIME_VENV_PYTHON) if RUNTIME_VENV_PYTHON.exists() else sys.executable
+
+
 class Harness:
     """One per `python -m bench` run. A fresh database per benchmark, one Redis flushed between them."""
 
@@ -168,6 +180,9 @@ class Harness:
         self._template_db: Path | None = None
         self._db_count = 0
         self._pending: list[tuple[str, Callable[[], bool], float]] = []
+        # The platform's processes run as deployed when a virtualenv of requirements.txt alone is
+        # given: the test one adds tools (rich, pygments) that httpx then imports in every process.
+        self.platform_python = platform_python()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -311,7 +326,7 @@ class Harness:
         """daphne, as the Procfile runs it (another `port`: one more web process). Not waited for: call ready()."""
         port = port or self.web_port
         name = "daphne" if port == self.web_port else f"daphne-{port}"
-        proc = self.spawn(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        proc = self.spawn(name, [self.platform_python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                  "waplatform.asgi:application"], env=env, base_url=f"http://127.0.0.1:{port}")
 
         def up() -> bool:
@@ -326,7 +341,7 @@ class Harness:
 
     def start_workers(self, queue: str, num: int, env: dict | None = None) -> Proc:
         """`manage.py run_worker_pool QUEUE --num-workers N`, as in the Procfile. Not waited for: call ready()."""
-        proc = self.spawn(f"workers-{queue}", [sys.executable, "manage.py", "run_worker_pool", queue,
+        proc = self.spawn(f"workers-{queue}", [self.platform_python, "manage.py", "run_worker_pool", queue,
                                                "--num-workers", str(num)], env=env, queue=queue, num=num)
         from rq import Worker
 
@@ -348,7 +363,7 @@ class Harness:
             wait_until(predicate, timeout=timeout, interval=0.1, what=what)
 
     def start_scheduler(self) -> Proc:
-        return self.spawn("scheduler", [sys.executable, "manage.py", "run_scheduler", "waplatform.cron"])
+        return self.spawn("scheduler", [self.platform_python, "manage.py", "run_scheduler", "waplatform.cron"])
 
     def start_sandbox(self, *, capacity: int, ack_delay: float = 0.2, echo_delay: float = 1.0,
                       auto_scan_seconds: float = 0.1) -> Proc:
