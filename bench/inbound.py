@@ -157,6 +157,10 @@ def run(h: Harness, o) -> dict:
         figures[f"inbound_{part}_p50_ms"] = percentile(values, 50)
         figures[f"inbound_{part}_p99_ms"] = percentile(values, 99)
     figures["inbound_p50_over_raw_p50"] = figures["inbound_p50_ms"] / figures["raw_group_send_p50_ms"]
+    # Which samples make the tail (their order in the run): a warm-up left over, or a periodic stall.
+    figures["inbound_slowest"] = [[i, round(f["total"], 1), round(f.get("to_event", float("nan")), 1)]
+                                  for i, f in sorted(enumerate(full), key=lambda kv: -(kv[1] or {}).get("total", 0))[:3]
+                                  if f]
     return {"figures": figures,
             "ratio": {"name": "inbound p99 / raw group_send p99",
                       "value": figures["inbound_p99_ms"] / figures["raw_group_send_p99_ms"]}}

@@ -62,23 +62,9 @@ _complete_reason_phrases()
 _leave_bodies_to_django()
 
 
-def _complete_reason_phrases() -> None:
-    """Twisted's status table stops at RFC 2616, so daphne answered `HTTP/1.1 429 Unknown Status`
-    to a throttled client; the phrases come from Python's own table for the codes it lacks."""
-    from http import HTTPStatus
-
-    try:
-        from twisted.web import http as twisted_http
-    except ImportError:
-        return
-    for status in HTTPStatus:
-        twisted_http.RESPONSES.setdefault(status.value, status.phrase.encode())
-
-
-_complete_reason_phrases()
-
 from waplatform import draining  # noqa: E402
 from waplatform.checks import refuse_to_serve_with_failed_checks  # noqa: E402
+from waplatform.gc_freeze import freeze_startup_objects  # noqa: E402
 
 # daphne runs no system checks; the ones that guard data across hosts run here.
 refuse_to_serve_with_failed_checks()
@@ -94,3 +80,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Last, once everything the process needs at start is loaded (waplatform/gc_freeze.py).
+freeze_startup_objects()

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from rq.exceptions import StopRequested
 
 from waplatform.checks import ServiceCommand
+from waplatform.gc_freeze import freeze_startup_objects
 from waplatform.scheduler_lease import Lease
 
 logger = logging.getLogger("waplatform.scheduler")
@@ -103,4 +104,5 @@ class Command(ServiceCommand):
                                 identity=scheduler.name)
         self.stdout.write(f"scheduler {scheduler.name}: {len(scheduler.get_jobs())} jobs; waiting for the lease")
         self.stdout.flush()
+        freeze_startup_objects()
         scheduler.run_while_leased()

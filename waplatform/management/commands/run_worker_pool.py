@@ -6,6 +6,7 @@ from django_rq.workers import get_worker_class
 from rq.logutils import setup_loghandlers
 
 from waplatform.checks import ServiceCommand
+from waplatform.gc_freeze import freeze_startup_objects
 from waplatform.worker_pool import PlatformWorkerPool
 
 
@@ -31,4 +32,5 @@ class Command(ServiceCommand):
             worker_class=get_worker_class(),
         )
         reset_db_connections()  # never share a DB socket across the fork
+        freeze_startup_objects()  # the workers keep sharing the parent's pages (waplatform/gc_freeze.py)
         pool.start(burst=burst, logging_level=logging_level)
