@@ -61,3 +61,18 @@ def test_the_api_schema_still_describes_the_api_key_scheme(client):
 
     assert schema.status_code == 200
     assert "apiKey" in schema.json()["components"]["securitySchemes"]
+
+
+def test_a_pools_workers_run_their_jobs_with_the_start_up_objects_frozen_out_of_the_collector(tmp_path):
+    # A full collection scans every object start-up left, several hundred thousand: a stall of
+    # ~130 ms inside whichever request or job it lands in (docs/performance.md, session 7).
+    # Frozen in the parent before the fork, they are skipped, and stay shared with it.
+    from waplatform.queues import get_queue
+
+    job = get_queue("media").enqueue("gc.get_freeze_count")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'freeze.sqlite3'}"}
+    subprocess.run([sys.executable, "manage.py", "run_worker_pool", "media", "--num-workers", "1", "--burst"],
+                   cwd=REPO_ROOT, env=env, capture_output=True, timeout=120, check=True)
+
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() > 50_000
