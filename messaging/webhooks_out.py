@@ -147,9 +147,7 @@ def active_endpoints(tenant_id: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
 
 def forget_endpoints(sender, instance, **kwargs) -> None:
     """A save or delete of an endpoint (created, changed, switched off, gone, from any path)."""
-    # Here now, so this transaction's own later events see it; everywhere once it commits.
-    _endpoints.forget_here()
-    transaction.on_commit(_endpoints.forget_all)
+    _endpoints.forget_on_commit()
 
 
 def forget_kept_endpoints() -> None:
@@ -167,7 +165,7 @@ def fan_out_event(event: dict) -> None:
     if not tenant_id:
         return
     endpoint_ids = [endpoint_id for endpoint_id, event_types in active_endpoints(tenant_id)
-                    if "*" in event_types or event["type"] in event_types]
+                    if WebhookEndpoint.types_want(event_types, event["type"])]
     if not endpoint_ids:
         return
     key = ordering_key_for(event)

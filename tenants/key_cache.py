@@ -59,3 +59,4 @@ def touched(key_hash: str, last_used_at: datetime) -> None:
 
 forget_here = _cache.forget_here
 forget_all = _cache.forget_all
+forget_on_commit = _cache.forget_on_commit

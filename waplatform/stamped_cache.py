@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db import transaction
 
 from waplatform.redis import get_cache_redis
 
@@ -103,6 +104,12 @@ class StampedCache:
         with self._lock:
             self._entries.clear()
             self._version = None
+
+    def forget_on_commit(self) -> None:
+        """For a change inside a transaction: this process forgets now (its own later reads in the
+        transaction see the change), every process once it commits (others cannot see it before)."""
+        self.forget_here()
+        transaction.on_commit(self.forget_all)
 
     def forget_all(self) -> None:
         """Drop this process's copies and write a new stamp, so every other process drops its own."""
