@@ -16,30 +16,37 @@ from django.conf import settings
 
 from waplatform.redis import get_cache_redis
 
-# Redis's clock, not the workers': workers on several hosts must agree.
+# Redis's clock, not the workers': workers on several hosts must agree. Books every key
+# given (the number's bucket, the recipient pair's) in one round trip; returns the longest wait.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local interval = tonumber(ARGV[1])
-local allowance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - now - allowance
-if wait < 0 then wait = 0 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return tostring(wait)
+local longest = 0
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local allowance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local wait = tat - now - allowance
+  if wait > longest then longest = wait end
+  local new_tat = tat + interval
+  redis.call('SET', key, tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+end
+return tostring(longest)
 """
 _script = None
 
 
-def _reserve(key: str, *, per_second: float, burst: int) -> float:
+def _reserve(buckets: list[tuple[str, float, int]]) -> float:
+    """Book one send on each (key, per_second, burst) bucket; the wait until all of them allow it."""
     global _script
     if _script is None:
         _script = get_cache_redis().register_script(_RESERVE)
-    interval = 1.0 / per_second
-    allowance = interval * max(0, burst - 1)
-    return float(_script(keys=[key], args=[repr(interval), repr(allowance)]))
+    args: list[str] = []
+    for _, per_second, burst in buckets:
+        interval = 1.0 / per_second
+        args += [repr(interval), repr(interval * max(0, burst - 1))]
+    return float(_script(keys=[key for key, _, _ in buckets], args=args))
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,8 @@ def reserve_send(*, number_key: str, recipient: str, dialect: str, tier_rate: fl
         rate, jitter, burst = settings.CLOUD_MESSAGES_PER_SECOND, 0.0, settings.CLOUD_PACING_BURST
     else:
         rate, jitter, burst = max(tier_rate, 0.01), random.uniform(0, settings.PACING_JITTER_SECONDS), settings.PACING_BURST
-    number_wait = _reserve(f"wap:pace:num:{number_key}", per_second=rate, burst=burst)
-    pair_wait = _reserve(
-        f"wap:pace:pair:{number_key}:{recipient}",
-        per_second=1.0 / settings.PAIR_INTERVAL_SECONDS,
-        burst=settings.PAIR_BURST,
-    )
-    wait = max(number_wait, pair_wait)
+    wait = _reserve([
+        (f"wap:pace:num:{number_key}", rate, burst),
+        (f"wap:pace:pair:{number_key}:{recipient}", 1.0 / settings.PAIR_INTERVAL_SECONDS, settings.PAIR_BURST),
+    ])
     return Pace(wait_seconds=wait + jitter if wait > 0 else jitter * 0.2)

@@ -103,9 +103,8 @@ def publish_loaded_message(*, event_type: str, message: Message) -> None:
     publish_event(tenant_id=message.tenant_id, type=event_type, data=message_representation(message))
 
 
-def publish_messages(*, event_type: str, message_ids: list[int]) -> None:
-    """publish_message for many messages: one read, one INSERT of their events."""
-    messages = Message.objects.select_related("contact", "media").filter(pk__in=message_ids).order_by("pk")
+def publish_loaded_messages(*, event_type: str, messages) -> None:
+    """publish_loaded_message for many, their contact and media loaded: one INSERT of their events."""
     publish_events([(m.tenant_id, event_type, message_representation(m)) for m in messages])
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Case, CharField, DateTimeField, Value, When
 from django.utils import timezone
 
 from messaging.models import Message, PendingStatus
-from messaging.services.payloads import publish_loaded_message, publish_message, publish_messages
+from messaging.services.payloads import publish_loaded_message, publish_loaded_messages, publish_message
 
 STATUS_TIME_FIELD = {
     Message.Status.SENT: "sent_at",
@@ -32,24 +33,37 @@ def record_sent_many(*, sent: list[tuple[int, str, datetime]], slot_id: int | No
     returns the ids recorded.
 
     A message already past `sent` (an ack that raced us, a `failed`) is left alone.
+    One UPDATE for the whole batch (a batch's send job records 25 at a time), then the
+    read its events need anyway tells which rows it moved: those now carrying this call's
+    WhatsApp id and time. Nothing else can change them before our commit: the UPDATE holds
+    their locks (PostgreSQL) or the database's write lock (SQLite).
     """
+    if not sent:
+        return []
+    taken = {message_id: (provider_message_id, sent_at) for message_id, provider_message_id, sent_at in sent}
+    Message.objects.filter(pk__in=taken, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
+        status=Message.Status.SENT,
+        status_rank=Message.RANK[Message.Status.SENT],
+        provider_message_id=_per_row(taken, 0, CharField()),
+        sent_at=_per_row(taken, 1, DateTimeField()),
+        lease_expires_at=None,
+        next_attempt_at=None,
+        paced_until=None,
+        error_code="",
+        error_reason="",
+        sent_via_slot_id=slot_id,
+    )
     recorded = [
-        message_id for message_id, provider_message_id, sent_at in sent
-        if Message.objects.filter(pk=message_id, status_rank__lt=Message.RANK[Message.Status.SENT]).update(
-            status=Message.Status.SENT,
-            status_rank=Message.RANK[Message.Status.SENT],
-            provider_message_id=provider_message_id,
-            sent_at=sent_at,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            paced_until=None,
-            error_code="",
-            error_reason="",
-            sent_via_slot_id=slot_id,
-        )
+        message for message in Message.objects.select_related("contact", "media").filter(pk__in=taken).order_by("pk")
+        if message.status == Message.Status.SENT and (message.provider_message_id, message.sent_at) == taken[message.pk]
     ]
-    publish_messages(event_type="message.sent", message_ids=recorded)
-    return recorded
+    publish_loaded_messages(event_type="message.sent", messages=recorded)
+    return [message.pk for message in recorded]
+
+
+def _per_row(values: dict[int, tuple], index: int, output_field) -> Case:
+    return Case(*[When(pk=pk, then=Value(value[index], output_field=output_field)) for pk, value in values.items()],
+                output_field=output_field)
 
 
 def fail_locked(*, message: Message, code: str, reason: str) -> None:

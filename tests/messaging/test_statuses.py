@@ -10,9 +10,11 @@ from messaging import services, webhooks_out
 from messaging.models import Message, PendingStatus, WebhookDelivery
 from messaging.pacing import reserve_send
 from messaging.selectors import message_cost_for_tenant
+from messaging.services.statuses import record_sent_many
 from pooling import services as pooling
 from tests.conftest import client_for
 from tests.factories import TenantFactory
+from waplatform.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,26 @@ def test_status_only_moves_up(tenant):
 
     assert outcomes == ["applied", "stale", "stale", "applied"]
     assert Message.objects.get(provider_message_id="wamid.A").status == "played"
+
+
+def test_a_batch_is_recorded_sent_each_with_its_own_id_and_time_except_a_message_already_failed(tenant):
+    queued = [services.send_message(tenant=tenant, to=f"1650555{i:04d}", type="text", text="x").message
+              for i in range(3)]
+    services.fail_message(message=queued[1], code="131026", reason="Message undeliverable")
+    now = timezone.now()
+    taken = [(m.pk, f"wamid.B{i}", now - timedelta(seconds=3 - i)) for i, m in enumerate(queued)]
+
+    recorded = record_sent_many(sent=taken, slot_id=None)
+
+    assert recorded == [queued[0].pk, queued[2].pk]
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=[m.pk for m in queued])}
+    for i in (0, 2):
+        assert (rows[queued[i].pk].status, rows[queued[i].pk].provider_message_id, rows[queued[i].pk].sent_at) == \
+            ("sent", f"wamid.B{i}", taken[i][2])
+    assert (rows[queued[1].pk].status, rows[queued[1].pk].provider_message_id) == ("failed", "")
+    announced = OutboxEvent.objects.filter(type="message.sent").values_list("envelope", flat=True)
+    assert sorted((e["data"]["id"], e["data"]["provider_message_id"]) for e in announced) == \
+        [(queued[0].pk, "wamid.B0"), (queued[2].pk, "wamid.B2")]
 
 
 def test_failed_is_terminal_and_carries_code_and_reason(tenant):
@@ -138,3 +160,20 @@ def test_pacing_books_one_slot_per_send_on_the_number_and_the_pair(settings):
     assert 0.4 <= waits[3] <= 0.55 and 0.9 <= waits[4] <= 1.05  # 2/s after the burst
     # Cloud numbers run at 80/s, not the tier's 0.1/s, and with no burst: 1/80 s apart.
     assert cloud[0] == 0 and cloud[1] == pytest.approx(1 / 80, abs=0.005) and cloud[2] == pytest.approx(2 / 80, abs=0.005)
+
+
+def test_pacing_waits_for_the_slower_of_the_number_and_the_recipient_pair(settings):
+    settings.PACING_BURST = 1
+    settings.PACING_JITTER_SECONDS = 0
+    settings.PAIR_BURST = 1
+    settings.PAIR_INTERVAL_SECONDS = 2.0
+
+    # The number allows 100/s; the same recipient only one message per 2 s.
+    same = [reserve_send(number_key="n3", recipient="r", dialect="waha", tier_rate=100.0).wait_seconds
+            for _ in range(3)]
+    # Another recipient is not held by the first one's pair, only by the number's 1/100 s.
+    other = reserve_send(number_key="n3", recipient="someone-else", dialect="waha", tier_rate=100.0).wait_seconds
+
+    assert same[0] == 0
+    assert same[1] == pytest.approx(2.0, abs=0.05) and same[2] == pytest.approx(4.0, abs=0.05)
+    assert other == pytest.approx(3 / 100, abs=0.02)
