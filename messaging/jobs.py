@@ -8,9 +8,9 @@ def deliver_message(message_id: int) -> str:
     return services.deliver_message(message_id=message_id)
 
 
-def deliver_batch(tenant_id: int) -> str:
-    """Every due message of one tenant (messaging.services.batches)."""
-    return services.deliver_batch(tenant_id=tenant_id)
+def deliver_batch(tenant_id: int, lane: int | None = None) -> str:
+    """Every due message of one lane of a tenant's sends (messaging.services.batches)."""
+    return services.deliver_batch(tenant_id=tenant_id, lane=lane)
 
 
 def deliver_webhook(delivery_id: int) -> str:

@@ -471,6 +471,13 @@ MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.
 # SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
 # SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)
+# A tenant's sends run in this many lanes, a recipient always in the same one (contact id
+# modulo lanes): one job at a time per lane, so a recipient's messages stay in order while a
+# tenant's backlog uses that many workers of its queue.
+SEND_BATCH_LANES = env.int("SEND_BATCH_LANES", default=2)
+if SEND_BATCH_LANES < 1:
+    raise environ.ImproperlyConfigured(f"SEND_BATCH_LANES must be 1 or more (1: one job at a time per tenant), "
+                                       f"not {SEND_BATCH_LANES}")
 SEND_BATCH_SECONDS = env.float("SEND_BATCH_SECONDS", default=5.0)
 SEND_BATCH_RECORD_EVERY = env.int("SEND_BATCH_RECORD_EVERY", default=25)
 # How long "a batch job is waiting for this tenant" holds back further enqueues.

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from messaging.models import Conversation, Message
 from messaging.media.limits import MediaRefused
-from messaging.services.batches import schedule_batch
+from messaging.services.batches import schedule_batch, send_lane
 from messaging.services.conversations import get_or_create_contact, get_or_create_conversation
 from messaging.services.media import media_for_sending
 from messaging.services.payloads import publish_conversation, publish_loaded_message
@@ -162,7 +162,7 @@ def send_message(
             return Accepted(existing, created=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
 
-    schedule_batch(tenant_id=tenant.pk, queue=queue)
+    schedule_batch(tenant_id=tenant.pk, queue=queue, lane=send_lane(contact.pk))
     publish_loaded_message(event_type="message.queued", message=message)
     if conversation_created:
         publish_conversation(conversation_id=conversation.pk)

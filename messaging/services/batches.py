@@ -35,32 +35,43 @@ from pooling import services as pooling
 from tenants.models import Tenant
 from waplatform import lease_owners
 from waplatform.events import fan_out_by_relay
+from waplatform.locks import single_flight
 from waplatform.queues import enqueue_on_commit, enqueue_once_on_commit, take_flag
 
 
-def batch_flag(tenant_id: int) -> str:
-    return f"wap:send-batch:{tenant_id}"
+def send_lane(contact_id: int) -> int:
+    """The lane of the tenant's sends a recipient's messages always take: one job at a time
+    sends a lane, so each recipient's messages reach the bridge in the order accepted."""
+    return contact_id % settings.SEND_BATCH_LANES
 
 
-def schedule_batch(*, tenant_id: int, queue: str) -> None:
-    """After commit, make sure one deliver_batch job is waiting for the tenant on `queue`."""
-    enqueue_once_on_commit("messaging.jobs.deliver_batch", tenant_id, queue=queue, flag=batch_flag(tenant_id),
-                           flag_ttl=settings.SEND_BATCH_FLAG_SECONDS)
+def batch_flag(tenant_id: int, lane: int) -> str:
+    return f"wap:send-batch:{tenant_id}:{lane}"
 
 
-def _due(tenant_id: int):
+def schedule_batch(*, tenant_id: int, queue: str, lane: int) -> None:
+    """After commit, make sure one deliver_batch job is waiting for the tenant's `lane` on `queue`."""
+    enqueue_once_on_commit("messaging.jobs.deliver_batch", tenant_id, lane, queue=queue,
+                           flag=batch_flag(tenant_id, lane), flag_ttl=settings.SEND_BATCH_FLAG_SECONDS)
+
+
+def _due(tenant_id: int, lane: int | None = None):
+    """The tenant's messages a batch may send now: all of them, or one lane's."""
     now = timezone.now()
     # Strictly due: a postponed message (paced, retrying) has its own deliver_message job
     # for its time, which tolerates rq's scheduler running it early; a batch taking it
     # early would only postpone it again.
-    return Message.objects.filter(tenant_id=tenant_id, direction=Message.Direction.OUT,
-                                  tenant__status=Tenant.Status.ACTIVE).filter(
+    due = Message.objects.filter(tenant_id=tenant_id, direction=Message.Direction.OUT,
+                                 tenant__status=Tenant.Status.ACTIVE).filter(
         Q(status=Message.Status.QUEUED, next_attempt_at__isnull=True)
         | Q(status=Message.Status.QUEUED, next_attempt_at__lte=now)
         | Q(status=Message.Status.SENDING, lease_expires_at__lt=now))
+    if lane is not None:
+        due = due.alias(send_lane=F("contact_id") % settings.SEND_BATCH_LANES).filter(send_lane=lane)
+    return due
 
 
-def claim_batch(*, tenant_id: int, limit: int) -> list[Message]:
+def claim_batch(*, tenant_id: int, limit: int, lane: int | None = None) -> list[Message]:
     """Up to `limit` due messages of the tenant, oldest first, moved to `sending` under one lease.
 
     SKIP LOCKED on PostgreSQL lets two batch jobs of one tenant take disjoint
@@ -69,7 +80,7 @@ def claim_batch(*, tenant_id: int, limit: int) -> list[Message]:
     now = timezone.now()
     expired_before = now - timedelta(seconds=settings.MESSAGE_EXPIRE_AFTER_SECONDS)
     with transaction.atomic():
-        rows = list(_due(tenant_id).select_for_update(skip_locked=True, of=("self",))
+        rows = list(_due(tenant_id, lane).select_for_update(skip_locked=True, of=("self",))
                     .order_by("pk").values_list("pk", "accepted_at")[:limit])
         ids = [pk for pk, accepted_at in rows if accepted_at >= expired_before]
         for message in Message.objects.filter(pk__in=[pk for pk, _ in rows if pk not in ids]):
@@ -102,18 +113,43 @@ def _wait_all(tenant: Tenant, *, delay: float, reason: str) -> str:
     return f"waiting {delay:.0f}s: {waiting} messages: {reason}"
 
 
-def deliver_batch(*, tenant_id: int) -> str:
-    """Send the tenant's due messages (see the module docstring). Returns what happened, for logs and tests."""
+def deliver_batch(*, tenant_id: int, lane: int | None = None) -> str:
+    """Send one lane of the tenant's due messages (see the module docstring). Returns what happened,
+    for logs and tests. Without a lane (a tenant's wait ended, a job from before lanes) it
+    schedules a job for each lane that has due messages."""
+    if lane is None or lane >= settings.SEND_BATCH_LANES:
+        return _schedule_due_lanes(tenant_id)
     # Before looking for work: a message committed after this point gets a job of its own.
-    take_flag(batch_flag(tenant_id))
+    take_flag(batch_flag(tenant_id, lane))
+    with single_flight(f"send-lane:{tenant_id}:{lane}", timeout=settings.MESSAGE_SEND_LEASE_SECONDS) as ours:
+        if not ours:
+            # Its sender looks for due messages once it lets go of the lane (below): a message
+            # committed now is not left behind, and two jobs never send one recipient's messages.
+            return "lane busy"
+        outcome = _deliver_lane(tenant_id, lane)
+    if _due(tenant_id, lane).exists():
+        tenant = Tenant.objects.select_related("tier").get(pk=tenant_id)
+        schedule_batch(tenant_id=tenant_id, queue=tenant.tier.send_queue, lane=lane)  # at the back of the queue
+    return outcome
+
+
+def _schedule_due_lanes(tenant_id: int) -> str:
     tenant = Tenant.objects.select_related("tier").filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
-    if tenant is None or not _due(tenant_id).exists():
+    lanes = [lane for lane in range(settings.SEND_BATCH_LANES) if tenant and _due(tenant_id, lane).exists()]
+    for lane in lanes:
+        schedule_batch(tenant_id=tenant_id, queue=tenant.tier.send_queue, lane=lane)
+    return f"scheduled lanes {lanes}" if lanes else "nothing to do"
+
+
+def _deliver_lane(tenant_id: int, lane: int) -> str:
+    tenant = Tenant.objects.select_related("tier").filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
+    if tenant is None or not _due(tenant_id, lane).exists():
         return "nothing to do"
     try:
         sending = pooling.get_sending_session(tenant=tenant)
     except pooling.NoSession as exc:
         failed = 0
-        while messages := claim_batch(tenant_id=tenant_id, limit=settings.SEND_BATCH_SIZE):
+        while messages := claim_batch(tenant_id=tenant_id, limit=settings.SEND_BATCH_SIZE, lane=lane):
             for message in messages:
                 fail_message(message=message, code="no_session", reason=str(exc))
             failed += len(messages)
@@ -127,7 +163,7 @@ def deliver_batch(*, tenant_id: int) -> str:
         return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
     try:
         with fan_out_by_relay():
-            return _send_due(tenant, sending)
+            return _send_due(tenant, sending, lane)
     finally:
         _close(sending)
 
@@ -163,14 +199,14 @@ class _Recorder:
         apply_pending_statuses(tenant_id=self.tenant.pk, provider_message_ids=[p for _, p, _ in sent])
 
 
-def _send_due(tenant: Tenant, sending) -> str:
+def _send_due(tenant: Tenant, sending, lane: int) -> str:
     started = time.monotonic()
     recorder = _Recorder(tenant, sending.slot_id)
     others = 0
     paused = False
     try:
         while not paused:
-            messages = claim_batch(tenant_id=tenant.pk, limit=settings.SEND_BATCH_SIZE)
+            messages = claim_batch(tenant_id=tenant.pk, limit=settings.SEND_BATCH_SIZE, lane=lane)
             if not messages:
                 break
             claimed_at = time.monotonic()
@@ -199,6 +235,4 @@ def _send_due(tenant: Tenant, sending) -> str:
     paused_for = tenant_send_pause_seconds(tenant_id=tenant.pk)
     if paused_for:
         return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
-    if _due(tenant.pk).exists():
-        schedule_batch(tenant_id=tenant.pk, queue=tenant.tier.send_queue)  # at the back of the queue
     return f"sent {recorder.recorded}, postponed or failed {others}"

@@ -1,14 +1,19 @@
-"""Batched sends (docs/messaging.md "Batched sends"): a tenant's burst is one job, sent in order,
-and a tenant with a backlog takes turns with the others of its queue."""
+"""Batched sends (docs/messaging.md "Batched sends"): a tenant's burst is one job per lane, each
+recipient's messages sent in order, and a tenant with a backlog takes turns with the others of its queue."""
+
+import os
+import subprocess
+import sys
 
 import django_rq
 import pytest
 
 from messaging.models import Message
-from messaging.services.batches import batch_flag
+from messaging.services.batches import batch_flag, deliver_batch, send_lane
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_working_session, work, work_until
 from tests.messaging.test_durability import all_final, send_many
+from waplatform.locks import single_flight
 from waplatform.redis import get_redis
 
 pytestmark = pytest.mark.integration
@@ -16,19 +21,49 @@ pytestmark = pytest.mark.integration
 SENT = {"sent", "delivered", "read"}
 
 
-def test_a_burst_of_sends_waits_as_one_job_and_goes_out_in_order(platform, settings):
+def test_a_burst_of_sends_waits_as_one_job_per_lane_and_goes_out_in_order(platform, settings):
     settings.PACING_BURST = 100
     ids = send_many(platform, 25)
 
-    # What an operator sees on the queue page: one job for the tenant, not 25.
-    assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 1
+    # What an operator sees on the queue page: one job for each lane of the tenant's sends, not 25.
+    lanes = {send_lane(contact_id) for contact_id in Message.objects.filter(pk__in=ids).values_list("contact_id", flat=True)}
+    assert len(lanes) == settings.SEND_BATCH_LANES == 2
+    assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 2
     work_until(lambda: all_final(ids))
 
-    rows = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("status", "attempts", "sent_at"))
-    assert {status for status, _, _ in rows} <= SENT
-    assert {attempts for _, attempts, _ in rows} == {1}
-    sent_at = [sent for _, _, sent in rows]
-    assert sent_at == sorted(sent_at)  # accepted order is the order they reached the bridge
+    rows = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("status", "attempts", "sent_at", "contact_id"))
+    assert {status for status, _, _, _ in rows} <= SENT
+    assert {attempts for _, attempts, _, _ in rows} == {1}
+    for lane in lanes:  # accepted order is the order they reached the bridge, lane by lane
+        sent_at = [sent for _, _, sent, contact_id in rows if send_lane(contact_id) == lane]
+        assert sent_at == sorted(sent_at)
+
+
+def test_a_recipient_always_takes_one_lane_and_a_lane_being_sent_is_left_to_its_sender(platform, settings):
+    settings.PACING_BURST = 100
+    ids = [*send_many(platform, 1), *send_many(platform, 1), *send_many(platform, 1)]  # one recipient, three messages
+    [contact_id] = set(Message.objects.filter(pk__in=ids).values_list("contact_id", flat=True))
+    lane = send_lane(contact_id)
+    assert django_rq.get_queue(platform.tenant.tier.send_queue).count == 1
+
+    # While one job sends the lane, a second one for it sends nothing: two senders of one
+    # recipient's messages could put them on the bridge out of order.
+    with single_flight(f"send-lane:{platform.tenant.pk}:{lane}", timeout=30) as held:
+        assert held
+        assert deliver_batch(tenant_id=platform.tenant.pk, lane=lane) == "lane busy"
+        assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"queued"}
+
+    assert deliver_batch(tenant_id=platform.tenant.pk, lane=lane).startswith("sent 3")
+    sent_at = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("sent_at", flat=True))
+    assert sent_at == sorted(sent_at) and None not in sent_at
+
+
+def test_sending_lanes_must_be_at_least_one():
+    result = subprocess.run([sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = "
+                             "'waplatform.settings'; django.setup()"],
+                            env={**os.environ, "SEND_BATCH_LANES": "0"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SEND_BATCH_LANES must be 1 or more" in result.stderr
 
 
 def test_a_tenant_with_a_backlog_takes_turns_with_the_others_of_its_queue(platform, settings):
@@ -52,7 +87,8 @@ def test_a_batch_flag_left_without_its_job_does_not_hold_sends_back(platform, se
     # A Redis restarted from its append-only file can keep the "a batch job is waiting" flag
     # and lose the job it stood for (or keep the flag and lose the job's DEL of it).
     settings.SEND_BATCH_FLAG_SECONDS = 3600  # the flag's expiry cannot be what lets the send go
-    get_redis().set(batch_flag(platform.tenant.pk), "a-job-that-is-gone", px=3_600_000)
+    for lane in range(settings.SEND_BATCH_LANES):
+        get_redis().set(batch_flag(platform.tenant.pk, lane), "a-job-that-is-gone", px=3_600_000)
 
     [message_id] = send_many(platform, 1)
 
