@@ -14,6 +14,7 @@ from pooling.bridging import bridge_for_slot
 from pooling.costs import TenantCost, tenant_cost_month_to_date, tenant_usage  # noqa: F401
 from pooling.health import drain_slot, fail_over_slot, retire_slot, run_health_checks  # noqa: F401
 from pooling.takeback import take_back_local_slots  # noqa: F401
+from pooling.webhook_routes import tenant_for_webhook  # noqa: F401
 from pooling.models import Assignment, CloudNumber, Slot, WhatsAppSession  # noqa: F401
 from pooling.numbers import (  # noqa: F401
     NumberError,

@@ -382,6 +382,10 @@ API_KEY_CACHE_SIZE = env.int("API_KEY_CACHE_SIZE", default=10_000)
 # docs/webhooks.md): every event asks, and most tenants have none.
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env.float("WEBHOOK_ENDPOINT_CACHE_SECONDS", default=60.0)
 WEBHOOK_ENDPOINT_CACHE_SIZE = env.int("WEBHOOK_ENDPOINT_CACHE_SIZE", default=20_000)
+# Which tenant a slot's session name belongs to, for the bridges' webhooks (pooling/webhook_routes.py,
+# docs/pools.md): dropped everywhere when a tenant, session or assignment is deleted.
+WEBHOOK_ROUTE_CACHE_SECONDS = env.float("WEBHOOK_ROUTE_CACHE_SECONDS", default=300.0)
+WEBHOOK_ROUTE_CACHE_SIZE = env.int("WEBHOOK_ROUTE_CACHE_SIZE", default=50_000)
 # A plain Django view at /bench/bare (waplatform/bench_view.py): the `api` benchmark's floor for
 # one request through the same middleware. Off in every deployment; the bench turns it on.
 BENCH_BARE_VIEW = env.bool("BENCH_BARE_VIEW", default=False)

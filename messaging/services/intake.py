@@ -155,9 +155,13 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
             continue
         if dialect == "cloud":
             session = pooling.session_for_phone_number_id(event.session)
-        else:
+            tenant_id = session.tenant_id if session else None
+        elif event.kind == "session":
             session = pooling.session_for_webhook(slot_id=slot_id, session_name=event.session)
-        if session is None:
+            tenant_id = session.tenant_id if session else None
+        else:  # messages and acks, most of the webhooks: the tenant is all they need
+            session, tenant_id = None, pooling.tenant_for_webhook(slot_id=slot_id, session_name=event.session)
+        if tenant_id is None:
             # Stored nowhere: a number or session no tenant holds has no owner to store it for.
             counters.incr("bridge_events_unrouted", dialect=dialect)
             logger.warning("webhook event for unknown session %r (slot %s, %s) dropped", event.session, slot_id, dialect)
@@ -169,7 +173,7 @@ def handle_bridge_events(*, events: list[BridgeEvent], slot_id: int | None = Non
                                               reported_at=event.emitted_at)
             sessions += 1
             continue
-        routed.append((session.tenant_id, event))
+        routed.append((tenant_id, event))
     result = ingest_events(routed=routed, slot_id=slot_id) if routed else IngestResult()
     result.sessions = sessions
     result.refused = refused

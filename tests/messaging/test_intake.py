@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from messaging.models import Conversation, Message, PendingStatus
 from pooling import services as pooling
@@ -96,6 +97,26 @@ def test_the_conversation_event_counts_what_the_inbox_shows_and_an_inbound_costs
     assert [(r["text"], r["contact"]["name"], r["conversation_id"]) for r in received] == \
         [("hi", "Ann", conversation.pk), ("again", "Ann", conversation.pk)]
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_session_is_routed_from_the_process_copy_until_it_is_deleted(platform):
+    first = post_waha(platform.slot.pk, waha_envelope(platform.session.name, "false_49151@c.us_R1"),
+                      platform.slot.webhook_secret)
+    assert first.json()["received"] == 1
+
+    # The next webhook of the session does not ask the database whose session it is.
+    with CaptureQueriesContext(connection) as queries:
+        second = post_waha(platform.slot.pk, waha_envelope(platform.session.name, "false_49151@c.us_R2"),
+                           platform.slot.webhook_secret)
+    assert second.json()["received"] == 1
+    assert not [q["sql"] for q in queries.captured_queries if "pooling_assignment" in q["sql"]]
+
+    # Once the session is gone (its tenant deleted, or the session alone), no process routes to it.
+    platform.session.delete()
+    third = post_waha(platform.slot.pk, waha_envelope(platform.session.name, "false_49151@c.us_R3"),
+                      platform.slot.webhook_secret)
+    assert third.status_code == 200 and third.json()["received"] == 0
+    assert not Message.objects.filter(provider_message_id="false_49151@c.us_R3").exists()
 
 
 def waha_ack(session: str, message_id: str, ack: int, name: str) -> bytes:
