@@ -215,6 +215,8 @@ def run(h: Harness, o) -> dict:
             figures[f"c{level}_cpu_ms_per_reply_all"] = round(sum(cpu.values()), 1)
             totals = [s["total"] for s in got]
             p50s[level] = percentile(totals, 50)
+            if level == 1:  # few samples: show them in order (the first of each worker process is the cold one)
+                figures["c1_totals_ms_in_order"] = [round(t) for t in totals]
             figures.update({f"c{level}_replies": len(got), f"c{level}_unanswered": len(samples) - len(got),
                             f"c{level}_p50_ms": p50s[level], f"c{level}_p95_ms": percentile(totals, 95)})
             for hop in HOPS:

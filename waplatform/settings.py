@@ -474,6 +474,12 @@ MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.
 # SEND_BATCH_SIZE due messages in one statement, sends them over one bridge client, records
 # SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
 # SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
+# Imported by a worker pool's parent before it forks (waplatform/worker_preload.py): libraries a
+# worker would otherwise import on its first job. "*": every pool.
+WORKER_PRELOAD_MODULES = {
+    "*": ["httpcore", "h11", "channels_redis.pubsub"],
+    "ai": ["rank_bm25"],
+}
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)
 # A tenant's sends run in this many lanes, a recipient always in the same one (contact id
 # modulo lanes): one job at a time per lane, so a recipient's messages stay in order while a

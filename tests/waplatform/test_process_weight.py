@@ -76,3 +76,22 @@ def test_a_pools_workers_run_their_jobs_with_the_start_up_objects_frozen_out_of_
 
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() > 50_000
+
+
+def test_a_pools_workers_find_the_libraries_of_their_first_job_already_loaded_and_only_their_queues(tmp_path):
+    # Each fresh `ai` worker imported numpy for its first reply (~300 ms of a 520-640 ms reply,
+    # docs/performance.md, session 8); the pool's parent imports it once, before the fork.
+    from waplatform.queues import get_queue
+
+    ai = get_queue("ai").enqueue("sys.modules.__contains__", "rank_bm25")
+    ai_http = get_queue("ai").enqueue("sys.modules.__contains__", "httpcore")
+    media = get_queue("media").enqueue("sys.modules.__contains__", "numpy")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'preload.sqlite3'}"}
+    for queue in ("ai", "media"):
+        subprocess.run([sys.executable, "manage.py", "run_worker_pool", queue, "--num-workers", "1", "--burst"],
+                       cwd=REPO_ROOT, env=env, capture_output=True, timeout=120, check=True)
+
+    for job in (ai, ai_http, media):
+        job.refresh()
+    assert [ai.return_value(), ai_http.return_value()] == [True, True]
+    assert media.return_value() is False  # the knowledge base's numpy stays out of the other pools

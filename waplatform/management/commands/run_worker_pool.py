@@ -8,6 +8,7 @@ from rq.logutils import setup_loghandlers
 from waplatform.checks import ServiceCommand
 from waplatform.gc_freeze import freeze_startup_objects
 from waplatform.worker_pool import PlatformWorkerPool
+from waplatform.worker_preload import preload_for
 
 
 class Command(ServiceCommand):
@@ -31,6 +32,7 @@ class Command(ServiceCommand):
             num_workers=num_workers,
             worker_class=get_worker_class(),
         )
+        preload_for(queues)  # each worker's first job would import these itself (waplatform/worker_preload.py)
         reset_db_connections()  # never share a DB socket across the fork
         freeze_startup_objects()  # the workers keep sharing the parent's pages (waplatform/gc_freeze.py)
         pool.start(burst=burst, logging_level=logging_level)

@@ -1,0 +1,44 @@
+"""Libraries a pool's workers import on their first job, imported by the pool's parent instead.
+
+A worker imports some libraries only when a job first needs them (the bridges' HTTP
+transport, the live inbox's Redis pub/sub, the knowledge base's ranking with numpy),
+so that the processes that never need them stay small. In a pool that made the first
+job of every worker process slow: `bench agents` at one conversation measured the
+first reply of each fresh `ai` worker at 520-640 ms against 140-270 ms for the next
+ones, ~150 of its ~280 job samples importing numpy (py-spy; docs/performance.md).
+Imported in the parent before the fork, they cost that once per pool, and every
+worker shares the pages instead of each loading its own copy.
+
+WORKER_PRELOAD_MODULES maps a queue name (or "*" for every pool) to module names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def modules_for(queues: list[str]) -> list[str]:
+    wanted = settings.WORKER_PRELOAD_MODULES
+    names = list(wanted.get("*", []))
+    for queue in queues:
+        names += [name for name in wanted.get(queue, []) if name not in names]
+    return names
+
+
+def preload_for(queues: list[str]) -> list[str]:
+    """Import what the pool for `queues` will need; returns the names imported. A module that
+    is not installed is skipped (a deployment without the optional knowledge base, say)."""
+    imported = []
+    for name in modules_for(queues):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.warning("worker preload: %s is not installed; its first job imports nothing either", name)
+            continue
+        imported.append(name)
+    return imported
