@@ -475,9 +475,10 @@ MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.
 # SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
 # SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
 # Imported by a worker pool's parent before it forks (waplatform/worker_preload.py): libraries a
-# worker would otherwise import on its first job. "*": every pool.
+# worker would otherwise import on its first job, and ("module:function") what it would build
+# then and keep. "*": every pool.
 WORKER_PRELOAD_MODULES = {
-    "*": ["httpcore", "h11", "channels_redis.pubsub"],
+    "*": ["httpcore", "h11", "channels_redis.pubsub", "pooling.bridges._http:tls_context"],
     "ai": ["rank_bm25"],
 }
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)

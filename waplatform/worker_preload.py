@@ -9,7 +9,12 @@ ones, ~150 of its ~280 job samples importing numpy (py-spy; docs/performance.md)
 Imported in the parent before the fork, they cost that once per pool, and every
 worker shares the pages instead of each loading its own copy.
 
-WORKER_PRELOAD_MODULES maps a queue name (or "*" for every pool) to module names.
+The same holds for what a first job builds and then keeps for the process: the bridges'
+TLS context (loading the CA bundle, ~300 ms of a `low` worker's first batch under
+py-spy) is built once in the parent and inherited.
+
+WORKER_PRELOAD_MODULES maps a queue name (or "*" for every pool) to module names, or to
+"module:function" for a function to call (with no arguments) once the module is imported.
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ def preload_for(queues: list[str]) -> list[str]:
     is not installed is skipped (a deployment without the optional knowledge base, say)."""
     imported = []
     for name in modules_for(queues):
+        module_name, _, function = name.partition(":")
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ImportError:
-            logger.warning("worker preload: %s is not installed; its first job imports nothing either", name)
+            logger.warning("worker preload: %s is not installed; its first job imports nothing either", module_name)
             continue
+        if function:
+            getattr(module, function)()
         imported.append(name)
     return imported

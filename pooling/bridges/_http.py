@@ -14,13 +14,14 @@ from pooling.bridges.base import BridgeError, PermanentBridgeError, TransientBri
 
 
 @lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process, shared by every client.
 
     httpx loads the CA bundle for each new client, even for plain-http
     loopback: 44 ms per client under load, 38% of a send (bench `queue`,
     docs/performance.md). The context is what httpx builds for verify=True,
-    so SSL_CERT_FILE / SSL_CERT_DIR still apply.
+    so SSL_CERT_FILE / SSL_CERT_DIR still apply. A worker pool's parent builds
+    it before the fork (WORKER_PRELOAD_MODULES), so no worker's first send pays it.
     """
     return httpx.create_ssl_context()
 
@@ -80,7 +81,7 @@ class HttpClient:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
         )
         self._error_mapper = error_mapper
 

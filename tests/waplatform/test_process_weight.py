@@ -78,7 +78,7 @@ def test_a_pools_workers_run_their_jobs_with_the_start_up_objects_frozen_out_of_
     assert job.get_status() == "finished" and job.return_value() > 50_000
 
 
-def test_a_pools_workers_find_the_libraries_of_their_first_job_already_loaded_and_only_their_queues(tmp_path):
+def test_a_pools_workers_find_what_their_first_job_needs_already_loaded_and_only_their_queues(tmp_path):
     # Each fresh `ai` worker imported numpy for its first reply (~300 ms of a 520-640 ms reply,
     # docs/performance.md, session 8); the pool's parent imports it once, before the fork.
     from waplatform.queues import get_queue
@@ -95,3 +95,16 @@ def test_a_pools_workers_find_the_libraries_of_their_first_job_already_loaded_an
         job.refresh()
     assert [ai.return_value(), ai_http.return_value()] == [True, True]
     assert media.return_value() is False  # the knowledge base's numpy stays out of the other pools
+
+
+
+def test_a_preload_calls_what_it_names_and_skips_a_library_that_is_not_installed(settings, caplog):
+    from pooling.bridges._http import tls_context
+    from waplatform.worker_preload import preload_for
+
+    settings.WORKER_PRELOAD_MODULES = {"*": ["json"], "low": ["pooling.bridges._http:tls_context", "no_such_lib"]}
+    tls_context.cache_clear()
+
+    assert preload_for(["low"]) == ["json", "pooling.bridges._http:tls_context"]
+    assert tls_context.cache_info().currsize == 1  # built now, so the workers forked next inherit it
+    assert "no_such_lib is not installed" in caplog.text
