@@ -37,14 +37,15 @@ def modules_for(queues: list[str]) -> list[str]:
 
 def preload_for(queues: list[str]) -> list[str]:
     """Import what the pool for `queues` will need; returns the names imported. A module that
-    is not installed is skipped (a deployment without the optional knowledge base, say)."""
+    cannot be imported is skipped with a warning; a function that raises stops the pool's start."""
     imported = []
     for name in modules_for(queues):
         module_name, _, function = name.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
-            logger.warning("worker preload: %s is not installed; its first job imports nothing either", module_name)
+        except ImportError as exc:
+            # Not fatal: a deployment without an optional library (the knowledge base's) still runs.
+            logger.warning("worker preload: %s could not be imported (%s); skipped", module_name, exc)
             continue
         if function:
             getattr(module, function)()

@@ -104,13 +104,16 @@ def _release(messages: list[Message]) -> None:
             lease_expires_at=None, next_attempt_at=timezone.now(), attempts=F("attempts") - 1)
 
 
+WAITING = "waiting"
+
+
 def _wait_all(tenant: Tenant, *, delay: float, reason: str) -> str:
     """The tenant's due messages wait `delay` seconds (not an attempt); one batch job comes back for them."""
     waiting = _due(tenant.pk).filter(status=Message.Status.QUEUED).update(
         next_attempt_at=timezone.now() + timedelta(seconds=delay), error_reason=reason[:1000])
     if waiting:
         enqueue_on_commit("messaging.jobs.deliver_batch", tenant.pk, queue=tenant.tier.send_queue, delay=delay)
-    return f"waiting {delay:.0f}s: {waiting} messages: {reason}"
+    return f"{WAITING} {delay:.0f}s: {waiting} messages: {reason}"
 
 
 def deliver_batch(*, tenant_id: int, lane: int | None = None) -> str:
@@ -121,16 +124,24 @@ def deliver_batch(*, tenant_id: int, lane: int | None = None) -> str:
         return _schedule_due_lanes(tenant_id)
     # Before looking for work: a message committed after this point gets a job of its own.
     take_flag(batch_flag(tenant_id, lane))
-    with single_flight(f"send-lane:{tenant_id}:{lane}", timeout=settings.MESSAGE_SEND_LEASE_SECONDS) as ours:
-        if not ours:
-            # Its sender looks for due messages once it lets go of the lane (below): a message
-            # committed now is not left behind, and two jobs never send one recipient's messages.
-            return "lane busy"
-        outcome = _deliver_lane(tenant_id, lane)
-    if _due(tenant_id, lane).exists():
-        tenant = Tenant.objects.select_related("tier").get(pk=tenant_id)
-        schedule_batch(tenant_id=tenant_id, queue=tenant.tier.send_queue, lane=lane)  # at the back of the queue
-    return outcome
+    look_again = False
+    try:
+        with single_flight(f"send-lane:{tenant_id}:{lane}", timeout=settings.MESSAGE_SEND_LEASE_SECONDS) as ours:
+            if not ours:
+                # Its sender looks for due messages once it lets go of the lane (below): a message
+                # committed now is not left behind, and two jobs never send one recipient's messages.
+                return "lane busy"
+            # Also after a failed or timed-out turn: jobs that found the lane busy left theirs to this one.
+            look_again = True
+            outcome, waiting = _deliver_lane(tenant_id, lane)
+            # A turn that ended in a wait has a delayed job coming back; a lease-expired row
+            # the wait did not postpone would otherwise bring this job straight back, and again.
+            look_again = not waiting
+            return outcome
+    finally:
+        if look_again and _due(tenant_id, lane).exists():
+            tenant = Tenant.objects.select_related("tier").get(pk=tenant_id)
+            schedule_batch(tenant_id=tenant_id, queue=tenant.tier.send_queue, lane=lane)  # at the back of the queue
 
 
 def _schedule_due_lanes(tenant_id: int) -> str:
@@ -141,10 +152,11 @@ def _schedule_due_lanes(tenant_id: int) -> str:
     return f"scheduled lanes {lanes}" if lanes else "nothing to do"
 
 
-def _deliver_lane(tenant_id: int, lane: int) -> str:
+def _deliver_lane(tenant_id: int, lane: int) -> tuple[str, bool]:
+    """(what happened, whether the lane now waits for a delayed job: session not ready, tenant paused)."""
     tenant = Tenant.objects.select_related("tier").filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
     if tenant is None or not _due(tenant_id, lane).exists():
-        return "nothing to do"
+        return "nothing to do", False
     try:
         sending = pooling.get_sending_session(tenant=tenant)
     except pooling.NoSession as exc:
@@ -153,17 +165,18 @@ def _deliver_lane(tenant_id: int, lane: int) -> str:
             for message in messages:
                 fail_message(message=message, code="no_session", reason=str(exc))
             failed += len(messages)
-        return f"failed: no session ({failed} messages)"
+        return f"failed: no session ({failed} messages)", False
     except pooling.SessionNotReady as exc:
         # Not an attempt: the slot is down or the session not WORKING; wait for failover.
-        return _wait_all(tenant, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc))
+        return _wait_all(tenant, delay=settings.MESSAGE_SESSION_WAIT_SECONDS, reason=str(exc)), True
     paused_for = tenant_send_pause_seconds(tenant_id=tenant_id)
     if paused_for:
         _close(sending)
-        return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)")
+        return _wait_all(tenant, delay=paused_for, reason="sends paused after Meta's spam rate limit (131048)"), True
     try:
         with fan_out_by_relay():
-            return _send_due(tenant, sending, lane)
+            outcome = _send_due(tenant, sending, lane)
+            return outcome, outcome.startswith(WAITING)
     finally:
         _close(sending)
 

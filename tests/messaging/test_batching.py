@@ -5,10 +5,14 @@ import os
 import subprocess
 import sys
 
+from datetime import timedelta
+
 import django_rq
 import pytest
+from django.utils import timezone
 
 from messaging.models import Message
+from pooling.models import WhatsAppSession
 from messaging.services.batches import batch_flag, deliver_batch, send_lane
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_working_session, work, work_until
@@ -56,6 +60,26 @@ def test_a_recipient_always_takes_one_lane_and_a_lane_being_sent_is_left_to_its_
     assert deliver_batch(tenant_id=platform.tenant.pk, lane=lane).startswith("sent 3")
     sent_at = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("sent_at", flat=True))
     assert sent_at == sorted(sent_at) and None not in sent_at
+
+
+def test_a_lane_whose_session_is_not_ready_waits_for_its_delayed_job_instead_of_coming_straight_back(platform):
+    # A worker died mid-send (its row `sending`, lease over) and the session is not WORKING now.
+    first, second = send_many(platform, 1)[0], send_many(platform, 1)[0]  # one recipient: one lane
+    queue = django_rq.get_queue(platform.tenant.tier.send_queue)
+    queue.empty()
+    Message.objects.filter(pk=first).update(status="sending", status_rank=Message.RANK["sending"],
+                                            lease_expires_at=timezone.now() - timedelta(seconds=1))
+    WhatsAppSession.objects.filter(pk=platform.session.pk).update(status="STARTING")
+    lane = send_lane(Message.objects.get(pk=first).contact_id)
+
+    outcome = deliver_batch(tenant_id=platform.tenant.pk, lane=lane)
+
+    # The queued message waits for the session; the lease-expired one must not bring the
+    # job straight back (it would spin on the queue until the session is up).
+    assert outcome.startswith("waiting")
+    assert Message.objects.get(pk=second).next_attempt_at > timezone.now()
+    assert queue.count == 0
+    assert len(queue.scheduled_job_registry.get_job_ids()) == 1
 
 
 def test_sending_lanes_must_be_at_least_one():

@@ -98,7 +98,7 @@ def test_a_pools_workers_find_what_their_first_job_needs_already_loaded_and_only
 
 
 
-def test_a_preload_calls_what_it_names_and_skips_a_library_that_is_not_installed(settings, caplog):
+def test_a_preload_calls_what_it_names_and_skips_a_library_that_cannot_be_imported(settings, caplog):
     from pooling.bridges._http import tls_context
     from waplatform.worker_preload import preload_for
 
@@ -107,4 +107,4 @@ def test_a_preload_calls_what_it_names_and_skips_a_library_that_is_not_installed
 
     assert preload_for(["low"]) == ["json", "pooling.bridges._http:tls_context"]
     assert tls_context.cache_info().currsize == 1  # built now, so the workers forked next inherit it
-    assert "no_such_lib is not installed" in caplog.text
+    assert "no_such_lib could not be imported" in caplog.text
