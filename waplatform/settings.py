@@ -470,10 +470,6 @@ MESSAGE_SESSION_WAIT_SECONDS = env.float("MESSAGE_SESSION_WAIT_SECONDS", default
 MESSAGE_EXPIRE_AFTER_SECONDS = env.int("MESSAGE_EXPIRE_AFTER_SECONDS", default=24 * 3600)
 # How long one job may hold a message in `sending` before another may take it over.
 MESSAGE_SEND_LEASE_SECONDS = env.float("MESSAGE_SEND_LEASE_SECONDS", default=90.0)
-# Batched sends (docs/messaging.md "Batched sends"): one job per tenant claims up to
-# SEND_BATCH_SIZE due messages in one statement, sends them over one bridge client, records
-# SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
-# SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
 # Imported by a worker pool's parent before it forks (waplatform/worker_preload.py): libraries a
 # worker would otherwise import on its first job, and ("module:function") what it would build
 # then and keep. "*": every pool.
@@ -481,6 +477,10 @@ WORKER_PRELOAD_MODULES = {
     "*": ["httpcore", "h11", "channels_redis.pubsub", "pooling.bridges._http:tls_context"],
     "ai": ["rank_bm25"],
 }
+# Batched sends (docs/messaging.md "Batched sends"): one job per lane of a tenant claims up to
+# SEND_BATCH_SIZE due messages in one statement, sends them over one bridge client, records
+# SEND_BATCH_RECORD_EVERY results per transaction, and re-enqueues itself after
+# SEND_BATCH_SECONDS so the other tenants of its queue get their turn.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)
 # A tenant's sends run in this many lanes, a recipient always in the same one (contact id
 # modulo lanes): one job at a time per lane, so a recipient's messages stay in order while a

@@ -1,14 +1,18 @@
-"""Batched sends: one job per tenant sends every due message of the tenant.
+"""Batched sends: one job per lane of a tenant sends every due message of that lane.
 
 A job per message paid rq's bookkeeping, a fresh bridge client and a claim per
 message, which capped sends below rq's own no-op rate. Here an accepted
-message only makes sure one `deliver_batch` job is waiting for its tenant (a
-Redis flag, messaging.services.batches.schedule_batch). The job claims up to
-SEND_BATCH_SIZE due messages in one statement, paces each on the number's
-bucket (messaging.pacing), sends them in order over one bridge client, records
-the results SEND_BATCH_RECORD_EVERY at a time, and goes on until the tenant has
-nothing due or SEND_BATCH_SECONDS are used, when it enqueues itself again at
-the back of the queue (so the tier's other tenants get their turn).
+message only makes sure one `deliver_batch` job is waiting for its tenant's
+lane (a Redis flag, schedule_batch); a recipient always takes the same one of
+the tenant's SEND_BATCH_LANES lanes (send_lane), and one job at a time sends a
+lane (a Redis lock), so a tenant's backlog uses that many workers while each
+recipient's messages stay in order. The job claims up to SEND_BATCH_SIZE due
+messages of its lane in one statement, paces each on the number's bucket
+(messaging.pacing), sends them in order over one bridge client, records the
+results SEND_BATCH_RECORD_EVERY at a time, and goes on until the lane has
+nothing due or SEND_BATCH_SECONDS are used; once it lets go of the lane, a
+job is enqueued at the back of the queue for what is still due (so the tier's
+other tenants get their turn).
 
 The rules of single sends hold: the rows are the truth (a claimed message is
 `sending` under a lease; a killed job's messages are claimable again when the
