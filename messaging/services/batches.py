@@ -25,7 +25,10 @@ retry's backoff, a paused or not-ready session) is postponed to its own
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import transaction
@@ -37,9 +40,9 @@ from messaging.services.delivery import send_attempt, tenant_send_pause_seconds,
 from messaging.services.statuses import apply_pending_statuses, fail_locked, fail_message, record_sent_many
 from pooling import services as pooling
 from tenants.models import Tenant
-from waplatform import lease_owners
+from waplatform import lease_owners, redis_epoch
 from waplatform.events import fan_out_by_relay
-from waplatform.locks import single_flight
+from waplatform.redis import get_redis
 from waplatform.queues import enqueue_on_commit, enqueue_once_on_commit, take_flag
 
 
@@ -51,6 +54,56 @@ def send_lane(contact_id: int) -> int:
 
 def batch_flag(tenant_id: int, lane: int) -> str:
     return f"wap:send-batch:{tenant_id}:{lane}"
+
+
+def lane_lock_key(tenant_id: int, lane: int) -> str:
+    return f"wap:send-lane:{tenant_id}:{lane}"
+
+
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_LET_GO = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_AT = "@"
+
+
+@contextmanager
+def _lane_held(tenant_id: int, lane: int) -> Iterator[bool]:
+    """Yields True to the lane's one sender. The lock names its holder as a lease does
+    (waplatform.lease_owners), so a sender killed mid-turn, its lock still set, is known
+    dead and replaced at once, as its claimed messages are (messaging.services.recovery).
+    The lease's length bounds a holder whose death cannot be told (another host, Redis emptied)."""
+    redis = get_redis()
+    key = lane_lock_key(tenant_id, lane)
+    token = f"{lease_owners.current_owner()}{_AT}{time.time():.3f}"
+    ttl_ms = int(settings.MESSAGE_SEND_LEASE_SECONDS * 1000)
+    held = bool(redis.set(key, token, nx=True, px=ttl_ms))
+    if not held:
+        holder = redis.get(key)
+        if holder is not None and _holder_dead(holder.decode(), redis):
+            held = bool(redis.eval(_TAKE_OVER, 1, key, holder, token, ttl_ms))
+    try:
+        yield held
+    finally:
+        if held:
+            redis.eval(_LET_GO, 1, key, token)
+
+
+def _holder_dead(holder: str, redis) -> bool:
+    owner, _, taken_at = holder.rpartition(_AT)
+    try:
+        leased_at = datetime.fromtimestamp(float(taken_at), tz=dt_timezone.utc)
+    except ValueError:
+        return False
+    return lease_owners.owner_is_dead(owner, leased_at=leased_at, redis=redis,
+                                      epoch_started_at=redis_epoch.started_at(redis))
 
 
 def schedule_batch(*, tenant_id: int, queue: str, lane: int) -> None:
@@ -130,7 +183,7 @@ def deliver_batch(*, tenant_id: int, lane: int | None = None) -> str:
     take_flag(batch_flag(tenant_id, lane))
     look_again = False
     try:
-        with single_flight(f"send-lane:{tenant_id}:{lane}", timeout=settings.MESSAGE_SEND_LEASE_SECONDS) as ours:
+        with _lane_held(tenant_id, lane) as ours:
             if not ours:
                 # Its sender looks for due messages once it lets go of the lane (below): a message
                 # committed now is not left behind, and two jobs never send one recipient's messages.

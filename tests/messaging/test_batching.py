@@ -4,6 +4,7 @@ recipient's messages sent in order, and a tenant with a backlog takes turns with
 import os
 import subprocess
 import sys
+import time
 
 from datetime import timedelta
 
@@ -13,11 +14,11 @@ from django.utils import timezone
 
 from messaging.models import Message
 from pooling.models import WhatsAppSession
-from messaging.services.batches import batch_flag, deliver_batch, send_lane
+from messaging.services.batches import _lane_held, batch_flag, deliver_batch, lane_lock_key, send_lane
 from tests.factories import TenantFactory
 from tests.messaging.conftest import start_working_session, work, work_until
 from tests.messaging.test_durability import all_final, send_many
-from waplatform.locks import single_flight
+from waplatform import lease_owners
 from waplatform.redis import get_redis
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,8 @@ def test_a_burst_of_sends_waits_as_one_job_per_lane_and_goes_out_in_order(platfo
         assert sent_at == sorted(sent_at)
 
 
-def test_a_recipient_always_takes_one_lane_and_a_lane_being_sent_is_left_to_its_sender(platform, settings):
+def test_a_recipient_takes_one_lane_a_lane_being_sent_is_left_to_its_sender_and_a_dead_senders_is_taken_over(
+        platform, settings):
     settings.PACING_BURST = 100
     ids = [*send_many(platform, 1), *send_many(platform, 1), *send_many(platform, 1)]  # one recipient, three messages
     [contact_id] = set(Message.objects.filter(pk__in=ids).values_list("contact_id", flat=True))
@@ -52,14 +54,18 @@ def test_a_recipient_always_takes_one_lane_and_a_lane_being_sent_is_left_to_its_
 
     # While one job sends the lane, a second one for it sends nothing: two senders of one
     # recipient's messages could put them on the bridge out of order.
-    with single_flight(f"send-lane:{platform.tenant.pk}:{lane}", timeout=30) as held:
+    with _lane_held(platform.tenant.pk, lane) as held:  # this process, alive: a sender mid-turn
         assert held
         assert deliver_batch(tenant_id=platform.tenant.pk, lane=lane) == "lane busy"
         assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"queued"}
 
+    # A sender killed mid-turn leaves its lock; the next job sees its holder is gone and takes the lane.
+    dead = f"{lease_owners.HOST}|{2**22 + 7}|1.00|gone-worker@{time.time():.3f}"
+    get_redis().set(lane_lock_key(platform.tenant.pk, lane), dead, px=90_000)
     assert deliver_batch(tenant_id=platform.tenant.pk, lane=lane).startswith("sent 3")
     sent_at = list(Message.objects.filter(pk__in=ids).order_by("pk").values_list("sent_at", flat=True))
     assert sent_at == sorted(sent_at) and None not in sent_at
+    assert get_redis().get(lane_lock_key(platform.tenant.pk, lane)) is None  # let go after its turn
 
 
 def test_a_lane_whose_session_is_not_ready_waits_for_its_delayed_job_instead_of_coming_straight_back(platform):
